@@ -1,0 +1,3 @@
+from tonghu.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Collectors that read equipment: OPC-UA, MQTT JSON devices and Sparkplug B."""

@@ -1,0 +1,1 @@
+"""Dash apps for plant managers, engineers and industry associations."""

@@ -1,0 +1,1 @@
+"""Simulated equipment for the three sectors."""

@@ -1,0 +1,1 @@
+"""Platform: registry, migrations, ingest into TimescaleDB, analytics."""
