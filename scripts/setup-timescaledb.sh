@@ -67,8 +67,4 @@ max_locks_per_transaction = 256
 CONF
     log "preload configured in $conf"
 fi
-active=$(psql -h 127.0.0.1 -U postgres -tAc "SHOW shared_preload_libraries" 2>/dev/null || true)
-if [[ "$active" != *timescaledb* ]]; then
-    log "restarting PostgreSQL ${PG_MAJOR} to load timescaledb"
-    pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" main restart
-fi
+# services.sh restarts the cluster when the library is configured but not yet loaded.

@@ -9,7 +9,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from tonghu.common.errors import PayloadError
-from tonghu.common.tagkey import parse_key
+from tonghu.common.tagkey import TagKey, parse_key
 from tonghu.common.topics import check_code
 from tonghu.common.uplink import TagMeta
 
@@ -95,13 +95,14 @@ def list_edges(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 def upsert_tags(conn: psycopg.Connection, site_id: int,
                 tags: list[TagMeta]) -> tuple[dict[str, tuple[int, str]], list[tuple[TagMeta, str]]]:
-    """Create or update tags (and their area/line/asset) from an edge's metadata.
+    """Create or update tags (and their area/line/asset) from an edge's metadata, set-based.
 
     Returns (key → (tag id, data type), [(refused tag, why)]). A tag's data type may not move between
-    numeric and text, because its history lives in a different table.
+    numeric and text, because its history lives in a different table. An edge resends its whole tag list
+    after every restart, so unchanged tags are not rewritten.
     """
-    done: dict[str, tuple[int, str]] = {}
     refused: list[tuple[TagMeta, str]] = []
+    valid: dict[str, tuple[TagMeta, TagKey]] = {}
     for tag in tags:
         try:
             key = parse_key(tag.key)
@@ -111,39 +112,47 @@ def upsert_tags(conn: psycopg.Connection, site_id: int,
         if tag.data_type not in TAG_TYPES:
             refused.append((tag, f"data type {tag.data_type!r} must be one of {', '.join(TAG_TYPES)}"))
             continue
-        asset_id = _asset(conn, site_id, key.area, key.line, key.asset)
-        row = conn.execute(
-            "INSERT INTO tags AS t (site_id, asset_id, key, name, data_type, unit, role, description, attrs) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (site_id, key) DO UPDATE SET unit = EXCLUDED.unit, role = EXCLUDED.role, "
-            "  description = EXCLUDED.description, attrs = EXCLUDED.attrs, updated_at = now(), "
-            "  data_type = CASE WHEN (t.data_type::text IN ('string', 'state')) "
-            "                     = (EXCLUDED.data_type::text IN ('string', 'state')) "
-            "                   THEN EXCLUDED.data_type ELSE t.data_type END "
-            "RETURNING id, data_type::text",
-            (site_id, asset_id, tag.key, key.name, tag.data_type, tag.unit, tag.role, tag.description,
-             Jsonb(tag.attrs))).fetchone()
-        assert row is not None
-        if (row[1] in TEXT_TYPES) != (tag.data_type in TEXT_TYPES):
-            refused.append((tag, f"registered as {row[1]!r}; it cannot become {tag.data_type!r}"))
-        done[tag.key] = (int(row[0]), row[1])
+        valid[tag.key] = (tag, key)  # a key listed twice: the last one wins
+    if not valid:
+        return {}, refused
+    metas = [t for t, _ in valid.values()]
+    paths = [k for _, k in valid.values()]
+    areas, lines, assets = [k.area for k in paths], [k.line for k in paths], [k.asset for k in paths]
+    conn.execute("INSERT INTO areas (site_id, code, name) SELECT DISTINCT %s, a, a FROM unnest(%s::text[]) a "
+                 "ON CONFLICT DO NOTHING", (site_id, areas))
+    conn.execute(
+        "INSERT INTO lines (area_id, code, name) SELECT DISTINCT ar.id, x.line, x.line "
+        "FROM unnest(%s::text[], %s::text[]) x(area, line) JOIN areas ar ON ar.site_id = %s AND ar.code = x.area "
+        "ON CONFLICT DO NOTHING", (areas, lines, site_id))
+    conn.execute(
+        "INSERT INTO assets (line_id, code, name) SELECT DISTINCT l.id, x.asset, x.asset "
+        "FROM unnest(%s::text[], %s::text[], %s::text[]) x(area, line, asset) "
+        "JOIN areas ar ON ar.site_id = %s AND ar.code = x.area JOIN lines l ON l.area_id = ar.id AND l.code = x.line "
+        "ON CONFLICT DO NOTHING", (areas, lines, assets, site_id))
+    conn.execute(
+        "INSERT INTO tags AS t (site_id, asset_id, key, name, data_type, unit, role, description, attrs) "
+        "SELECT %s, s.id, x.key, x.name, x.data_type::tag_type, x.unit, x.role, x.description, x.attrs "
+        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+        "            %s::text[], %s::text[], %s::jsonb[]) "
+        "  AS x(area, line, asset, key, name, data_type, unit, role, description, attrs) "
+        "JOIN areas ar ON ar.site_id = %s AND ar.code = x.area JOIN lines l ON l.area_id = ar.id AND l.code = x.line "
+        "JOIN assets s ON s.line_id = l.id AND s.code = x.asset "
+        "ON CONFLICT (site_id, key) DO UPDATE SET unit = EXCLUDED.unit, role = EXCLUDED.role, "
+        "  description = EXCLUDED.description, attrs = EXCLUDED.attrs, updated_at = now(), "
+        "  data_type = CASE WHEN (t.data_type::text IN ('string', 'state')) "
+        "                     = (EXCLUDED.data_type::text IN ('string', 'state')) "
+        "                   THEN EXCLUDED.data_type ELSE t.data_type END "
+        "WHERE (t.unit, t.role, t.description, t.attrs, t.data_type) "
+        "  IS DISTINCT FROM (EXCLUDED.unit, EXCLUDED.role, EXCLUDED.description, EXCLUDED.attrs, EXCLUDED.data_type)",
+        (site_id, areas, lines, assets, list(valid), [k.name for k in paths], [t.data_type for t in metas],
+         [t.unit for t in metas], [t.role for t in metas], [t.description for t in metas],
+         [Jsonb(t.attrs) for t in metas], site_id))
+    done = lookup_tags(conn, site_id, list(valid))
+    for key, (tag, _) in valid.items():
+        registered = done[key][1]
+        if (registered in TEXT_TYPES) != (tag.data_type in TEXT_TYPES):
+            refused.append((tag, f"registered as {registered!r}; it cannot become {tag.data_type!r}"))
     return done, refused
-
-
-def _asset(conn: psycopg.Connection, site_id: int, area: str, line: str, asset: str) -> int:
-    # DO UPDATE (a no-op write) rather than DO NOTHING so that RETURNING yields the existing row's id.
-    area_id = conn.execute(
-        "INSERT INTO areas (site_id, code, name) VALUES (%s, %s, %s) "
-        "ON CONFLICT (site_id, code) DO UPDATE SET code = EXCLUDED.code RETURNING id",
-        (site_id, area, area)).fetchone()[0]  # type: ignore[index]
-    line_id = conn.execute(
-        "INSERT INTO lines (area_id, code, name) VALUES (%s, %s, %s) "
-        "ON CONFLICT (area_id, code) DO UPDATE SET code = EXCLUDED.code RETURNING id",
-        (area_id, line, line)).fetchone()[0]  # type: ignore[index]
-    return int(conn.execute(
-        "INSERT INTO assets (line_id, code, name) VALUES (%s, %s, %s) "
-        "ON CONFLICT (line_id, code) DO UPDATE SET code = EXCLUDED.code RETURNING id",
-        (line_id, asset, asset)).fetchone()[0])  # type: ignore[index]
 
 
 def lookup_tags(conn: psycopg.Connection, site_id: int, keys: list[str]) -> dict[str, tuple[int, str]]:
