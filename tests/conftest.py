@@ -7,8 +7,9 @@ TONGHU_TEST_MQTT_HOST:PORT); `make test` starts them when they are not answering
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -79,3 +80,43 @@ def make_tenant(conn: object, sector: str = "electronics") -> Tenant:
 @pytest.fixture
 def tenant(db: object) -> Tenant:
     return make_tenant(db)
+
+
+# ---------------------------------------------------------------------------------------- ingest
+
+
+def ingest_config(database_url: str, prefix: str, **extra: object) -> object:
+    from tonghu.platform.ingest.config import IngestConfig
+
+    return IngestConfig.model_validate({
+        "database_url": database_url, "topic_prefix": prefix,
+        "broker": {"host": MQTT_HOST, "port": MQTT_PORT, "client_id": unique("ingest-")},
+        **extra,
+    })
+
+
+@pytest.fixture
+def start_ingester(database_url: str, topic_prefix: str) -> Iterator[Callable[..., object]]:
+    """Starts in-process ingest services on this test's topic prefix; stops them afterwards."""
+    from tonghu.platform.ingest.service import IngestService
+
+    started: list[IngestService] = []
+
+    def start(**extra: object) -> IngestService:
+        svc = IngestService(ingest_config(database_url, topic_prefix, **extra))  # type: ignore[arg-type]
+        svc.start()
+        deadline = time.monotonic() + 10
+        while svc.metrics.mqtt_connected._value.get() != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # let the SUBACK arrive before tests publish
+        started.append(svc)
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()
+
+
+@pytest.fixture
+def ingester(start_ingester: Callable[..., object]) -> object:
+    return start_ingester()

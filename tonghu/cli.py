@@ -10,6 +10,7 @@ import click
 from tonghu import __version__
 from tonghu.common.errors import TonghuError
 from tonghu.demo import demo
+from tonghu.edge_agent.cli import edge
 from tonghu.platform.cli import companies, edges, platform, sites
 
 
@@ -59,6 +60,7 @@ def bench_ingest(as_json: bool, samples: int, batch_size: int, tags: int, admin_
 
 
 main.add_command(platform)
+main.add_command(edge)
 main.add_command(demo)
 main.add_command(companies)
 main.add_command(sites)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from tonghu.common.sample import Sample
@@ -12,11 +12,15 @@ from tonghu.common.uplink import TagMeta
 class SampleSink(Protocol):
     """Where collectors put normalised samples (the edge agent's durable buffer).
 
-    Contract: ``put`` returns once the samples are accepted under the buffer's overflow policy; it never
-    raises for a full buffer (drops are counted by the sink), and it may block briefly for disk I/O.
+    Contract: ``put`` never blocks on disk or network and never raises for a full buffer (drops are counted by
+    the sink); it may be called from any thread. ``on_durable``, if given, is called (from the sink's writer
+    thread) once the samples are on disk — a source that can redeliver (an MQTT broker) acknowledges only then.
+    ``declare`` announces tags discovered at run time; call it before putting their first samples.
     """
 
-    def put(self, samples: Sequence[Sample]) -> None: ...
+    def put(self, samples: Sequence[Sample], on_durable: Callable[[], None] | None = None) -> None: ...
+
+    def declare(self, tags: Sequence[TagMeta]) -> None: ...
 
 
 class Collector(Protocol):

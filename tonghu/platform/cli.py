@@ -62,9 +62,9 @@ def migrate(database_url: str, create_database: bool) -> None:
 @click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
 def ingest(config_path: Path | None, **overrides: Any) -> None:
     """Run the ingest service until SIGTERM/SIGINT (then finish the group in hand and exit 0)."""
+    from tonghu.common.settings import load_yaml_model
     from tonghu.platform.ingest.config import IngestConfig
     from tonghu.platform.ingest.service import IngestService
-    from tonghu.platform.settings import load_yaml_model
 
     data = load_yaml_model(config_path) if config_path else {}
     broker = dict(data.get("broker", {}))
@@ -92,7 +92,7 @@ def ingest(config_path: Path | None, **overrides: Any) -> None:
 
 
 def _validated(model: Any, data: dict[str, Any], path: Path) -> Any:
-    from tonghu.platform.settings import validate_model
+    from tonghu.common.settings import validate_model
 
     return validate_model(model, data, str(path))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import ssl
 import threading
 import time
@@ -20,6 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tonghu.common import topics
+from tonghu.common.backoff import Backoff
 from tonghu.common.errors import TransientError
 from tonghu.common.uplink import DEFAULT_LIMITS, encode_ack
 from tonghu.platform.ingest.config import IngestConfig
@@ -27,21 +27,6 @@ from tonghu.platform.ingest.metrics import IngestMetrics
 from tonghu.platform.ingest.writer import GroupResult, Message, Writer
 
 log = logging.getLogger(__name__)
-
-
-class Backoff:
-    """Capped exponential backoff with full jitter."""
-
-    def __init__(self, first: float = 0.2, cap: float = 10.0) -> None:
-        self.first, self.cap, self.attempt = first, cap, 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.first * 2**self.attempt)
-        self.attempt += 1
-        return random.uniform(delay / 2, delay)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class IngestService:

@@ -1,0 +1,60 @@
+"""Prometheus metrics of the edge agent, read from its snapshot at scrape time (no process-wide registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from tonghu.edge_agent.agent import Agent
+
+
+class _AgentCollector(Collector):
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        a = self.agent
+        snap = a.health()
+        yield CounterMetricFamily("tonghu_edge_samples_in", "Samples accepted into the buffer",
+                                  value=snap.get("samples_in", 0))
+        yield GaugeMetricFamily("tonghu_edge_buffered_samples", "Samples in the buffer, unsent or unacknowledged",
+                                value=snap.get("buffered_samples", 0))
+        yield GaugeMetricFamily("tonghu_edge_buffered_bytes", "Estimated bytes in the buffer",
+                                value=snap.get("buffered_bytes", 0))
+        yield GaugeMetricFamily("tonghu_edge_buffer_oldest_age_seconds", "Age of the oldest buffered sample",
+                                value=snap.get("oldest_age_s") or 0.0)
+        dropped = CounterMetricFamily("tonghu_edge_samples_dropped", "Samples dropped, by reason",
+                                      labels=["reason"])
+        for reason, n in snap.get("dropped", {}).items():
+            dropped.add_metric([reason], n)
+        yield dropped
+        u = a.uplink.counters
+        for name, value, doc in (("published", u.published, "Batches published"),
+                                 ("resent", u.resent, "Batches published again after no ack"),
+                                 ("acked", u.acked, "Batches the platform committed"),
+                                 ("dead", u.dead, "Batches the platform kept as dead letters"),
+                                 ("publish_refused", u.publish_refused, "Publishes the MQTT client refused")):
+            yield CounterMetricFamily(f"tonghu_edge_uplink_batches_{name}", doc, value=value)
+        yield GaugeMetricFamily("tonghu_edge_uplink_connected", "1 while connected to the platform broker",
+                                value=int(a.uplink.connected))
+        state = GaugeMetricFamily("tonghu_edge_source_connected", "1 while the source is connected",
+                                  labels=["collector"])
+        outages = CounterMetricFamily("tonghu_edge_source_outages", "Connection losses per source",
+                                      labels=["collector"])
+        for sup in a.supervisors:
+            state.add_metric([sup.collector.name], int(sup.state.connected))
+            outages.add_metric([sup.collector.name], sup.state.outages)
+        yield state
+        yield outages
+
+
+def serve(agent: Agent, port: int, addr: str) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(_AgentCollector(agent))
+    start_http_server(port, addr=addr, registry=registry)
+    return registry
