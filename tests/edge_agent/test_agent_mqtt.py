@@ -33,9 +33,9 @@ def _wait(cond: Callable[[], bool], timeout: float) -> bool:
     return cond()
 
 
-def mqtt_collector(prefix: str) -> dict:
+def mqtt_collector(prefix: str, port: int = MQTT_PORT) -> dict:
     return {"type": "mqtt", "name": "meters",
-            "broker": {"host": MQTT_HOST, "port": MQTT_PORT, "client_id": unique("meters-")},
+            "broker": {"host": MQTT_HOST, "port": port, "client_id": unique("meters-")},
             "subscriptions": [{"topic": f"{prefix}/dev/meters/{{meter}}",
                                "timestamp": {"path": "ts", "format": "epoch_ms"},
                                "fields": [{"path": "data.kw", "asset": "utilities/power/{meter}", "tag": "power",
@@ -45,12 +45,17 @@ def mqtt_collector(prefix: str) -> dict:
                                            "role": "energy_kwh"}]}]}
 
 
-def _device(prefix: str, meters: int, messages: int, start_ms: int) -> float:
+def _device(prefix: str, meters: int, rounds: range, start_ms: int, pause: float = 0.0,
+            port: int = MQTT_PORT) -> float:
+    """Publishes one JSON message per meter for each round i (source time start_ms + i s); returns the sum of
+    every mapped value, the checksum the database must reproduce."""
     dev = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("device-"), protocol=mqtt.MQTTv5)
-    dev.connect(MQTT_HOST, MQTT_PORT)
+    dev.connect(MQTT_HOST, port)
     dev.loop_start()
     total = 0.0
-    for i in range(messages):
+    for i in rounds:
+        if pause:
+            time.sleep(pause)
         for m in range(meters):
             kw = float(i * 10 + m)
             total += kw + i
@@ -68,7 +73,7 @@ def test_device_samples_arrive_exactly_once(run_agent: Callable[[EdgeConfig], Ru
     running = run_agent(cfg)
     assert _wait(lambda: running.agent.supervisors[0].state.connected, 10)
     start_ms = time.time_ns() // 1_000_000 - 600_000
-    total = _device(topic_prefix, meters=3, messages=50, start_ms=start_ms)
+    total = _device(topic_prefix, meters=3, rounds=range(50), start_ms=start_ms)
     assert _wait(lambda: _stored(db, tenant.site_id, "utilities/power/%") == (300, total), 30), \
         _stored(db, tenant.site_id, "utilities/power/%")
     # The collector's connection state is recorded as data too.

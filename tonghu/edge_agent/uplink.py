@@ -223,14 +223,16 @@ class Uplink:
     def _send_batches(self) -> bool:
         now = _now_us()
         with self._lock:
-            room = self.cfg.max_in_flight - len(self._outstanding)
             resend_all, self._resend_all = self._resend_all, False
-            outstanding = set(self._outstanding)
-        if room <= 0:
-            return True
-        older = None if resend_all else now - int(self.cfg.resend_after.total_seconds() * 1e6)
-        pending = [p for p in self.buffer.unacked(older, limit=room + len(outstanding)) if p.seq not in outstanding]
-        for p in pending[:room]:
+        # Overdue batches first (all of them right after a reconnect: what was in flight may be lost), whether
+        # or not the window has room: a lost batch must not keep its slot forever.
+        cutoff = now - int(self.cfg.resend_after.total_seconds() * 1e6)
+        older = None if resend_all else cutoff
+        with self._lock:
+            # Overdue entries are resent below if still buffered; gone ones (dropped by the buffer's overflow
+            # policy or expired) must not hold a window slot.
+            self._outstanding = {s: t for s, t in self._outstanding.items() if t >= cutoff}
+        for p in self.buffer.unacked(older, limit=self.cfg.max_in_flight):
             if not self._publish(topics.Kind.DATA, p.payload):
                 return True
             self.buffer.mark_sent(p.seq, now)
@@ -238,7 +240,8 @@ class Uplink:
                 self._outstanding[p.seq] = now
             self.counters.resent += p.last_sent_us is not None
             self.counters.published += 1
-            room -= 1
+        with self._lock:
+            room = self.cfg.max_in_flight - len(self._outstanding)
         while room > 0:
             batch = self.buffer.next_batch(self.ident.name, now)
             if batch is None:
