@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -66,13 +65,15 @@ def test_node_samples_are_stored_exactly_once(ingester: object, tenant: Tenant, 
             "SELECT count(*) FROM samples_num s JOIN tags t ON t.id = s.tag_id WHERE t.site_id = %s "
             "AND t.key LIKE %s AND s.status = %s", (tenant.site_id, f"{group}/%", STATUS_STALE - 2**32)).fetchone()
         assert stale == (7,)
+
+        def drained() -> bool:
+            stats = running.agent.buffer.stats()
+            return stats.samples_buffered + stats.samples_in_flight == 0
+
+        assert wait_for(drained, 10)
+        assert running.agent.uplink.counters.dead == 0
+        assert node.rebirths == 0
     finally:
         node.stop()
         running.stop()
-    stats = running.agent.buffer.stats()
-    assert stats.samples_buffered + stats.samples_in_flight == 0
-    assert running.agent.uplink.counters.dead == 0
-    assert node.rebirths == 0
 
-
-_ = Callable  # the agent fixtures of tests/edge_agent are plain functions here, started and stopped inline

@@ -198,3 +198,63 @@ def test_host_state_birth_death_and_answer_to_a_false_offline(run_collector: Run
     finally:
         watcher.disconnect()
         watcher.loop_stop()
+
+
+class HoldingSink(ListSink):
+    """Keeps ``on_durable`` callbacks until ``release``, like a buffer whose disk writes are slow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Callable[[], None]] = []
+        self.holding = True
+
+    def put(self, samples: Any, on_durable: Callable[[], None] | None = None) -> None:
+        if on_durable is not None and self.holding:
+            self.held.append(on_durable)
+            on_durable = None
+        super().put(samples, on_durable)
+
+    def release(self) -> None:
+        self.holding = False
+        held, self.held = self.held, []
+        for callback in held:
+            callback()
+
+
+def test_qos1_messages_are_acknowledged_only_when_durable(run_collector: RunCollector, make_node: MakeNode,
+                                                          group: str) -> None:
+    sink = HoldingSink()
+    run_collector(entry(group), sink)
+    node = make_node(group, metrics=[SimMetric("Count", D.INT32, lambda t, r: t)], qos=1)
+    node.start()
+    for i in range(40):
+        node.publish({"Count": i + 1})
+    # Unacknowledged, the messages fill the broker's in-flight window (Mosquitto: 20) and delivery stops.
+    time.sleep(0.5)
+    assert 1 <= len(sink.samples) < 41, len(sink.samples)
+    print('delivered before release', len(sink.samples))
+    sink.release()
+    assert wait_for(lambda: len(sink.samples) == 41)
+    assert sink.values(f"{group}/gw1/gw1/count") == list(range(41))
+
+
+def test_bdseq_survives_restarts_and_a_late_death_of_an_old_session_is_ignored(
+        run_collector: RunCollector, make_node: MakeNode, group: str, tmp_path: Path) -> None:
+    from tonghu.collectors.sparkplug.codec import Metric, Payload, encode_payload
+
+    sink = ListSink()
+    running = run_collector(entry(group), sink)
+    node = make_node(group, metrics=[SimMetric("Level", D.DOUBLE, lambda t, r: 1.5)])
+    node.start()
+    assert node.bdseq == 0
+    node.stop()  # graceful: NDEATH with bdSeq 0
+    assert wait_for(lambda: running.stats["session"]["stale_samples"] == 1)
+    node.start()
+    assert node.bdseq == 1 and (tmp_path / "gw1.bdseq").read_text().strip() == "2"
+    assert wait_for(lambda: len(sink.samples) == 3)
+    # The previous session's death, delayed: its bdSeq does not match the current birth's (§5.4).
+    node.publish_raw(MessageType.NDEATH, encode_payload(Payload(metrics=[Metric.of("bdSeq", D.INT64, 0)])))
+    assert wait_for(lambda: running.stats["session"]["deaths_ignored"] == 1)
+    assert running.stats["session"]["stale_samples"] == 1
+    node.stop(graceful=False)  # the Will, with bdSeq 1
+    assert wait_for(lambda: running.stats["session"]["stale_samples"] == 2)
