@@ -13,13 +13,15 @@ from pydantic import Field
 
 from tonghu.collectors.base import Collector
 from tonghu.collectors.mqtt.entry import MqttEntry
+from tonghu.collectors.sparkplug.entry import SparkplugEntry
 
 # type → "module:Class" of the collector; its constructor takes the entry model.
 COLLECTORS: dict[str, str] = {
     "mqtt": "tonghu.collectors.mqtt.collector:MqttCollector",
+    "sparkplug": "tonghu.collectors.sparkplug.collector:SparkplugCollector",
 }
 
-CollectorEntry = Annotated[MqttEntry, Field(discriminator="type")]
+CollectorEntry = Annotated[MqttEntry | SparkplugEntry, Field(discriminator="type")]
 
 
 def build(entry: Any, edge: str) -> Collector:

@@ -26,11 +26,11 @@ def parse_key(key: str) -> TagKey:
     parts = key.split("/")
     if len(parts) != 4:
         raise PayloadError("bad_key", f"tag key {key[:120]!r} must be area/line/asset/name (4 segments)")
-    *path, name = parts
-    for segment in path:
+    area, line, asset, name = parts
+    for segment in (area, line, asset):
         if not SEGMENT_RE.fullmatch(segment):
             raise PayloadError("bad_key", f"segment {segment[:70]!r} of tag key {key[:120]!r} must match "
                                           f"{SEGMENT_RE.pattern}")
     if not NAME_RE.fullmatch(name):
         raise PayloadError("bad_key", f"tag name {name[:130]!r} in {key[:120]!r} must match {NAME_RE.pattern}")
-    return TagKey(*path, name)
+    return TagKey(area, line, asset, name)

@@ -148,8 +148,8 @@ def upsert_tags(conn: psycopg.Connection, site_id: int,
          [t.unit for t in metas], [t.role for t in metas], [t.description for t in metas],
          [Jsonb(t.attrs) for t in metas], site_id))
     done = lookup_tags(conn, site_id, list(valid))
-    for key, (tag, _) in valid.items():
-        registered = done[key][1]
+    for tag_key, (tag, _) in valid.items():
+        registered = done[tag_key][1]
         if (registered in TEXT_TYPES) != (tag.data_type in TEXT_TYPES):
             refused.append((tag, f"registered as {registered!r}; it cannot become {tag.data_type!r}"))
     return done, refused

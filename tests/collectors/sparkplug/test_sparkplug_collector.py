@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import queue
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +17,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.collectors.sparkplug.conftest import ListSink, RunningCollector, entry, wait_for
 from tests.conftest import MQTT_HOST, MQTT_PORT, unique
+from tonghu.collectors.sparkplug.codec import Metric, Payload, encode_payload
+from tonghu.collectors.sparkplug.collector import SparkplugCollector
 from tonghu.collectors.sparkplug.datatypes import DataType as D
 from tonghu.collectors.sparkplug.entry import SparkplugEntry
 from tonghu.collectors.sparkplug.session import STATUS_STALE
 from tonghu.collectors.sparkplug.topic import MessageType
 from tonghu.common.sample import STATUS_GOOD
 from tonghu.device_sims.sparkplug_node import SimDevice, SimMetric, SparkplugNode
+from tonghu.edge_agent.supervisor import Supervisor
 
 RunCollector = Callable[[SparkplugEntry, ListSink], RunningCollector]
 MakeNode = Callable[..., SparkplugNode]
@@ -232,7 +238,6 @@ def test_qos1_messages_are_acknowledged_only_when_durable(run_collector: RunColl
     # Unacknowledged, the messages fill the broker's in-flight window (Mosquitto: 20) and delivery stops.
     time.sleep(0.5)
     assert 1 <= len(sink.samples) < 41, len(sink.samples)
-    print('delivered before release', len(sink.samples))
     sink.release()
     assert wait_for(lambda: len(sink.samples) == 41)
     assert sink.values(f"{group}/gw1/gw1/count") == list(range(41))
@@ -240,8 +245,6 @@ def test_qos1_messages_are_acknowledged_only_when_durable(run_collector: RunColl
 
 def test_bdseq_survives_restarts_and_a_late_death_of_an_old_session_is_ignored(
         run_collector: RunCollector, make_node: MakeNode, group: str, tmp_path: Path) -> None:
-    from tonghu.collectors.sparkplug.codec import Metric, Payload, encode_payload
-
     sink = ListSink()
     running = run_collector(entry(group), sink)
     node = make_node(group, metrics=[SimMetric("Level", D.DOUBLE, lambda t, r: 1.5)])
@@ -258,3 +261,41 @@ def test_bdseq_survives_restarts_and_a_late_death_of_an_old_session_is_ignored(
     assert running.stats["session"]["stale_samples"] == 1
     node.stop(graceful=False)  # the Will, with bdSeq 1
     assert wait_for(lambda: running.stats["session"]["stale_samples"] == 2)
+
+
+def test_lost_connection_marks_stale_and_the_supervisor_recovers(make_node: MakeNode, group: str) -> None:
+    e = entry(group)
+    sink = ListSink()
+    supervisor = Supervisor(SparkplugCollector(e), sink, "edge-1", first_delay=0.05, max_delay=0.2)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(supervisor.run())
+
+    def run() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    node = make_node(group, metrics=[SimMetric("Level", D.DOUBLE, lambda t, r: 1.5 + t)])
+    try:
+        assert wait_for(lambda: supervisor.state.connected)
+        node.start()
+        key = f"{group}/gw1/gw1/level"
+        assert wait_for(lambda: sink.values(key) == [1.5])
+        # Another client takes the collector's client id: the broker drops the collector's connection.
+        intruder = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=e.broker.client_id, protocol=mqtt.MQTTv5)
+        intruder.connect(MQTT_HOST, MQTT_PORT)
+        intruder.loop_start()
+        assert wait_for(lambda: supervisor.state.outages == 1)
+        intruder.disconnect()
+        intruder.loop_stop()
+        stale = [s for s in sink.by_key()[key] if s.status == STATUS_STALE]
+        assert [s.value for s in stale] == [1.5]  # §5.3: the host lost the broker, so the value is stale
+        assert wait_for(lambda: supervisor.state.connected)
+        node.step()  # data from a node the session no longer considers online → rebirth request
+        assert wait_for(lambda: node.rebirths == 1)
+        assert wait_for(lambda: sink.values(key)[-1] == 2.5 and sink.by_key()[key][-1].status == STATUS_GOOD)
+    finally:
+        loop.call_soon_threadsafe(task.cancel)
+        thread.join(10)
+        loop.close()

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from tonghu.common import topics
 from tonghu.common.errors import PayloadError, TransientError
-from tonghu.common.uplink import Limits, decode_data, decode_meta, peek_seq
+from tonghu.common.uplink import DataBatch, Limits, MetaBatch, decode_data, decode_meta, peek_seq
 from tonghu.platform import registry
 from tonghu.platform.ingest import copybuf, deadletters, validate
 from tonghu.platform.ingest.deadletters import DeadLetter
@@ -170,9 +170,9 @@ class Writer:
         if et.kind is topics.Kind.STATUS:
             self._status(m, ident, p)
             return
-        decode = decode_data if et.kind is topics.Kind.DATA else decode_meta
         try:
-            batch = decode(m.payload, self._limits)
+            batch: DataBatch | MetaBatch = (decode_data(m.payload, self._limits) if et.kind is topics.Kind.DATA
+                                            else decode_meta(m.payload, self._limits))
         except PayloadError as err:
             peek = peek_seq(m.payload)
             seq = peek[1] if peek and peek[0] == et.edge else None
@@ -185,10 +185,10 @@ class Writer:
                                      f"topic names {et.edge!r}", m.payload, ident.edge_id, batch.seq))
             p.result.ack(et, batch.seq, ok=False)
             return
-        if et.kind is topics.Kind.META:
-            self._meta(m, batch, ident, p)  # type: ignore[arg-type]
+        if isinstance(batch, MetaBatch):
+            self._meta(m, batch, ident, p)
         else:
-            self._data(m, batch, ident, p, window)  # type: ignore[arg-type]
+            self._data(m, batch, ident, p, window)
         p.result.ack(et, batch.seq, ok=True)
 
     def _identity(self, et: topics.EdgeTopic) -> registry.EdgeIdentity | None:
@@ -222,7 +222,7 @@ class Writer:
             out.update(found)
         return out
 
-    def _data(self, m: Message, batch, ident: registry.EdgeIdentity, p: _Pending,  # type: ignore[no-untyped-def]
+    def _data(self, m: Message, batch: DataBatch, ident: registry.EdgeIdentity, p: _Pending,
               window: validate.Window) -> None:
         tags = self._resolve(ident.site_id, batch.keys, p)
         prep = validate.prepare(batch, tags, window, self._limits)
@@ -236,7 +236,7 @@ class Writer:
         r.oldest_created_us = batch.created_us if r.oldest_created_us is None else min(r.oldest_created_us,
                                                                                           batch.created_us)
 
-    def _meta(self, m: Message, meta, ident: registry.EdgeIdentity, p: _Pending) -> None:  # type: ignore[no-untyped-def]
+    def _meta(self, m: Message, meta: MetaBatch, ident: registry.EdgeIdentity, p: _Pending) -> None:
         assert self._conn is not None
         safe = [t for t in meta.tags if validate.json_safe(t.attrs)]
         done, refused = registry.upsert_tags(self._conn, ident.site_id, safe)
