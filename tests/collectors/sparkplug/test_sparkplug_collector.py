@@ -87,7 +87,7 @@ def test_seq_gap_gets_a_rebirth_and_the_node_answers(run_collector: RunCollector
     node.publish({"Temperature": 31.0}, "Press-1")
     assert wait_for(lambda: node.rebirths == 1)
     assert wait_for(lambda: running.stats["session"]["gap_timeouts"] == 1)
-    assert node.births == 2 and running.stats["rebirths_sent"] == 1
+    assert wait_for(lambda: node.births == 2 and running.stats["rebirths_sent"] == 1)
     # The held message was applied when the gap timed out, then the new birth repeated the current value.
     assert wait_for(lambda: sink.values(_keys(group)["temp"]) == [20.5, 30.0, 31.0, 31.0])
 
@@ -125,15 +125,19 @@ def test_signed_integers_arrive_with_their_sign(run_collector: RunCollector, mak
                                                 group: str) -> None:
     sink = ListSink()
     run_collector(entry(group), sink)
-    widths = {"I8": (D.INT8, -128), "I16": (D.INT16, -32768), "I32": (D.INT32, -2**31), "I64": (D.INT64, -2**63)}
-    node = make_node(group, metrics=[SimMetric(n, dt, lambda t, r, lo=lo: lo + t) for n, (dt, lo) in widths.items()])
-    node.start()
+    widths = {"I8": (D.INT8, 8), "I16": (D.INT16, 16), "I32": (D.INT32, 32), "I64": (D.INT64, 64)}
+
+    def lowest(bits: int) -> Callable[[int, object], int]:
+        return lambda t, r: -(2 ** (bits - 1)) + t
+
+    node = make_node(group, metrics=[SimMetric(n, dt, lowest(bits)) for n, (dt, bits) in widths.items()])
+    node.start()  # the birth carries each type's lowest value
     node.publish({"I8": -1, "I16": -2, "I32": -3, "I64": -4})
-    node.publish({"I8": 127, "I16": 32767, "I32": 2**31 - 1, "I64": 2**63 - 1})
-    for i, (name, (_dt, lo)) in enumerate(widths.items()):
-        key = f"{group}/gw1/gw1/{name.lower()}"
-        assert wait_for(lambda key=key: len(sink.values(key)) == 3), key
-        assert sink.values(key) == [lo, -(i + 1), 2 ** (int(name[1:]) - 1) - 1]
+    node.publish({n: 2 ** (bits - 1) - 1 for n, (_dt, bits) in widths.items()})
+    keys = {n: f"{group}/gw1/gw1/{n.lower()}" for n in widths}
+    assert wait_for(lambda: all(len(sink.values(k)) == 3 for k in keys.values()))
+    for i, (name, (_dt, bits)) in enumerate(widths.items()):
+        assert sink.values(keys[name]) == [-(2 ** (bits - 1)), -(i + 1), 2 ** (bits - 1) - 1]
 
 
 def test_alias_cache_survives_a_restart(run_collector: RunCollector, make_node: MakeNode, group: str,

@@ -19,12 +19,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from tonghu.collectors.base import SampleSink
-from tonghu.collectors.mqtt.config import ProtocolVersion, QoS, SessionMode, TlsVerify
+from tonghu.collectors.mqtt.client import connect_options, make_client
+from tonghu.collectors.mqtt.config import QoS
 from tonghu.collectors.mqtt.entry import MqttEntry
 from tonghu.collectors.mqtt.mapping import MessageMapper
 from tonghu.common.errors import PayloadError, PermanentError, TransientError
@@ -65,24 +63,7 @@ class MqttCollector:
         return out
 
     def _make_client(self) -> mqtt.Client:
-        b = self.cfg.broker
-        v5 = b.protocol is ProtocolVersion.V5
-        persistent = b.session is SessionMode.PERSISTENT
-        kwargs: dict[str, Any] = {"protocol": mqtt.MQTTv5 if v5 else mqtt.MQTTv311, "manual_ack": True}
-        if not v5:
-            kwargs["clean_session"] = not persistent
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=b.client_id, **kwargs)
-        if b.username:
-            client.username_pw_set(b.username, b.password.get_secret_value() if b.password else None)
-        if b.tls is not None:
-            t = b.tls
-            client.tls_set(ca_certs=str(t.ca_file) if t.ca_file else None,
-                           certfile=str(t.cert_file) if t.cert_file else None,
-                           keyfile=str(t.key_file) if t.key_file else None,
-                           keyfile_password=t.key_password.get_secret_value() if t.key_password else None,
-                           cert_reqs=ssl.CERT_NONE if t.verify is TlsVerify.NONE else ssl.CERT_REQUIRED,
-                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
-            client.tls_insecure_set(t.verify is not TlsVerify.FULL)
+        client = make_client(self.cfg.broker)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -98,18 +79,9 @@ class MqttCollector:
         self._error = ""
         self._generation += 1
         client = self._client = self._make_client()
-        props = None
-        if b.protocol is ProtocolVersion.V5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = (int(b.session_expiry.total_seconds())
-                                           if b.session is SessionMode.PERSISTENT else 0)
-        # MQTT 3.1.1 takes its session flag in the constructor; clean_start applies to MQTT 5 only.
-        clean: Any = mqtt.MQTT_CLEAN_START_FIRST_ONLY
-        if b.protocol is ProtocolVersion.V5:
-            clean = b.session is not SessionMode.PERSISTENT
         try:
             await asyncio.to_thread(client.connect, b.host, b.resolved_port, int(b.keepalive.total_seconds()),
-                                    clean_start=clean, properties=props)
+                                    **connect_options(b))
         except (OSError, ssl.SSLError) as err:
             raise TransientError(f"cannot reach MQTT broker {b.host}:{b.resolved_port}: {err}") from err
         client.loop_start()
