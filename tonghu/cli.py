@@ -59,6 +59,24 @@ def bench_ingest(as_json: bool, samples: int, batch_size: int, tags: int, admin_
     click.echo(json.dumps(result))
 
 
+@bench.command("edge")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object (the default).")
+@click.option("--tags", default=10_000, show_default=True, help="OPC-UA variables subscribed by the agent.")
+@click.option("--max-rate", default=2.0, show_default=True, help="Changes per second per variable, max scenario.")
+@click.option("--servers", default=2, show_default=True, help="asyncua server processes sharing the tags.")
+@click.option("--duration", default=30.0, show_default=True, help="Seconds measured per scenario.")
+@click.option("--mqtt-host", default="127.0.0.1", show_default=True)
+@click.option("--mqtt-port", default=1883, show_default=True)
+def bench_edge(as_json: bool, tags: int, max_rate: float, servers: int, duration: float, mqtt_host: str,
+               mqtt_port: int) -> None:
+    """OPC-UA subscriptions through the agent to the broker: samples/s, CPU and peak RSS of the agent."""
+    import json
+
+    from tonghu.edge_agent.bench import run
+
+    click.echo(json.dumps(run(tags, max_rate, servers, duration, mqtt_host, mqtt_port)))
+
+
 main.add_command(platform)
 main.add_command(edge)
 main.add_command(demo)

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tonghu.collectors import registry
@@ -30,13 +31,22 @@ EXPIRE_EVERY_S = 60.0
 STATS_EVERY_S = 5.0
 
 
+def _under(entry: Any, data_dir: Path) -> Any:
+    """Relative state paths of a collector (its OPC-UA PKI folder) live beside the buffer, not in the cwd."""
+    pki = getattr(entry, "pki", None)
+    if pki is not None and not pki.dir.is_absolute():
+        return entry.model_copy(update={"pki": pki.model_copy(update={"dir": data_dir / pki.dir})})
+    return entry
+
+
 class Agent:
     def __init__(self, cfg: EdgeConfig) -> None:
         self.cfg = cfg
         self.buffer = Buffer(cfg.buffer)
         self.uplink = Uplink(cfg.uplink, cfg.edge, self.buffer, health=self.health)
         self.ingress = Ingress(cfg.ingress_max_samples, on_new_tags=self.uplink.declare)
-        self.collectors = [registry.build(entry, cfg.edge.name) for entry in cfg.collectors]
+        data_dir = cfg.buffer.path.parent
+        self.collectors = [registry.build(_under(entry, data_dir), cfg.edge.name) for entry in cfg.collectors]
         self.supervisors = [Supervisor(c, self.ingress, cfg.edge.name) for c in self.collectors]
         self.buffer_errors = 0
         self.snapshot: dict[str, Any] = {}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
+
+from tonghu.collectors.opcua.cli import browse_command, certs
 
 CONFIG = click.option("-c", "--config", "config_path", required=True,
                       type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The agent's edge.yaml.")
@@ -13,6 +16,10 @@ CONFIG = click.option("-c", "--config", "config_path", required=True,
 @click.group()
 def edge() -> None:
     """Run the edge agent on a factory gateway."""
+
+
+edge.add_command(browse_command)
+edge.add_command(certs)
 
 
 @edge.command()
@@ -35,6 +42,8 @@ def run(config_path: Path) -> None:
     from tonghu.edge_agent.metrics import serve
 
     cfg = config.load(config_path)
+    # asyncua logs every publish cycle at INFO and a traceback per lost connection; the supervisor reports those.
+    logging.getLogger("asyncua").setLevel(logging.WARNING)
     agent = Agent(cfg)
     if cfg.metrics.port is not None:
         serve(agent, cfg.metrics.port, cfg.metrics.addr)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from tonghu.collectors.registry import COLLECTORS, CollectorEntry
+from tonghu.collectors.registry import HIDDEN_TAGS, CollectorEntry
 from tonghu.common.settings import load_yaml_model, validate_model
 from tonghu.common.topics import CODE_RE, DEFAULT_PREFIX
 from tonghu.edge_agent.buffer_model import BufferConfig
@@ -89,4 +89,4 @@ class EdgeConfig(Strict):
 def load(path: Path) -> EdgeConfig:
     """Read and validate ``edge.yaml``; ConfigError names the file, the path inside it and what was expected."""
     data: dict[str, Any] = load_yaml_model(path)
-    return validate_model(EdgeConfig, data, str(path), hidden=COLLECTORS)
+    return validate_model(EdgeConfig, data, str(path), hidden=HIDDEN_TAGS)

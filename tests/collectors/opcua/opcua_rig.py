@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
+from asyncua.common.callback import CallbackType
+from asyncua.common.utils import ServiceError
 from asyncua.crypto import security_policies
 from asyncua.crypto.permission_rules import User, UserRole
 
@@ -77,7 +79,8 @@ class Rig:
     server: Server
     port: int
     nodes: dict[str, Any] = field(default_factory=dict)
-    reads: list[int] = field(default_factory=list)  # nodes per Read request, in order
+    reads: list[int] = field(default_factory=list)  # nodes per accepted client Read, in order
+    refused: list[int] = field(default_factory=list)  # nodes per Read refused with BadTooManyOperations
 
     @property
     def url(self) -> str:
@@ -93,9 +96,14 @@ class Rig:
 async def build_server(port: int, *, namespaces: Sequence[str] = (NS,), extra: int = 0,
                        cert: tuple[Path, Path] | None = None, policies: Sequence[ua.SecurityPolicyType] | None = None,
                        users: dict[str, str] | None = None, empty_cert_on_none: bool = False,
-                       max_nodes_per_read: int | None = None) -> Rig:
+                       max_nodes_per_read: int | None = None, enforce_read_limit: int | None = None) -> Rig:
     """A started server: ``namespaces`` registered in that order, the VARIABLES under Objects/Plant/Line1 in NS,
-    plus ``extra`` Double variables X0… (for batching and load tests)."""
+    plus ``extra`` Double variables X0… (for batching and load tests).
+
+    ``max_nodes_per_read`` is what the server advertises in its OperationLimits; ``enforce_read_limit`` makes it
+    answer larger client Reads with BadTooManyOperations (asyncua itself enforces nothing). Every client Read's
+    size is recorded in ``Rig.reads`` or ``Rig.refused``.
+    """
     cls = _EmptyCertOnNone if empty_cert_on_none else Server
     server = cls(user_manager=_Users(users) if users is not None else None)
     await server.init()
@@ -116,12 +124,30 @@ async def build_server(port: int, *, namespaces: Sequence[str] = (NS,), extra: i
     for name, (vtype, value) in VARIABLES.items():
         rig.nodes[name] = await line.add_variable(ua.NodeId(f"Line1.{name}", ns), ua.QualifiedName(name, ns),
                                                   ua.Variant(value, vtype))
+    temp = rig.nodes["Temp"]
+    await temp.add_property(ua.NodeId("Line1.Temp.EngineeringUnits", ns), ua.QualifiedName("EngineeringUnits", 0),
+                            ua.EUInformation(NamespaceUri="http://www.opcfoundation.org/UA/units/un/cefact",
+                                             UnitId=4408652, DisplayName=ua.LocalizedText("°C"),
+                                             Description=ua.LocalizedText("degree Celsius")))
+    await temp.add_property(ua.NodeId("Line1.Temp.EURange", ns), ua.QualifiedName("EURange", 0),
+                            ua.Range(Low=-20.0, High=120.0))
     for i in range(extra):
         rig.nodes[f"X{i}"] = await line.add_variable(ua.NodeId(f"Line1.X{i}", ns), ua.QualifiedName(f"X{i}", ns),
                                                      ua.Variant(float(i), ua.VariantType.Double))
     if max_nodes_per_read is not None:
         limit = server.get_node(ua.NodeId(ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerRead))
         await limit.write_value(ua.Variant(max_nodes_per_read, ua.VariantType.UInt32))
+
+    async def pre_read(event: Any, _dispatcher: Any) -> None:
+        if not event.is_external:
+            return
+        size = len(event.request_params.NodesToRead)
+        if enforce_read_limit is not None and size > enforce_read_limit:
+            rig.refused.append(size)
+            raise ServiceError(ua.StatusCodes.BadTooManyOperations)
+        rig.reads.append(size)
+
+    server.subscribe_server_callback(CallbackType.PreRead, pre_read)
     await server.start()
     return rig
 
