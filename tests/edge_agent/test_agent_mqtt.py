@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import MQTT_HOST, MQTT_PORT, Tenant, unique
 from tests.edge_agent.conftest import RunningAgent, edge_config
+from tests.helpers.broker import free_port
 from tonghu.edge_agent.buffer import Buffer
 from tonghu.edge_agent.config import EdgeConfig
+from tonghu.edge_agent.metrics import serve
 
 
 def _stored(db: psycopg.Connection, site_id: int, key_like: str) -> tuple[int, float]:
@@ -80,6 +83,16 @@ def test_device_samples_arrive_exactly_once(run_agent: Callable[[EdgeConfig], Ru
     assert db.execute("SELECT s.value FROM samples_text s JOIN tags t ON t.id = s.tag_id WHERE t.site_id = %s "
                       "AND t.key = %s", (tenant.site_id, f"edge/{tenant.edge}/meters/connection")
                       ).fetchone() == ("connected",)
+    port = free_port()
+    serve(running.agent, port, "127.0.0.1")
+    time.sleep(0.1)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    metrics = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line and not line.startswith("#")}
+    assert metrics['tonghu_edge_source_samples_total{collector="meters"}'] == 300
+    assert metrics['tonghu_edge_source_connected{collector="meters"}'] == 1
+    assert 0 <= metrics['tonghu_edge_source_last_value_age_seconds{collector="meters"}'] < 60
+    assert metrics["tonghu_edge_uplink_connected"] == 1
     running.stop()
     with Buffer(cfg.buffer) as buffer:  # what a restart would find: nothing left to send
         stats = buffer.stats()

@@ -69,7 +69,9 @@ class Agent:
             "acked_batches": s.acked_batches, "resent_batches": s.resent_batches,
             "dropped": {**{str(k): v for k, v in s.dropped.items()}, "ingress_full": self.ingress.dropped},
             "sources": {sup.collector.name: {"connected": sup.state.connected, "since_us": sup.state.since_us,
-                                             "outages": sup.state.outages} for sup in self.supervisors},
+                                             "outages": sup.state.outages, "samples": sup.state.samples,
+                                             "last_value_us": sup.state.last_value_us}
+                        for sup in self.supervisors},
         }
 
     # ------------------------------------------------------------------------------------ writer thread

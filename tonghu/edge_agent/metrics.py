@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -46,11 +47,19 @@ class _AgentCollector(Collector):
                                   labels=["collector"])
         outages = CounterMetricFamily("tonghu_edge_source_outages", "Connection losses per source",
                                       labels=["collector"])
+        samples = CounterMetricFamily("tonghu_edge_source_samples", "Samples delivered per source",
+                                      labels=["collector"])
+        age = GaugeMetricFamily("tonghu_edge_source_last_value_age_seconds",
+                                "Seconds since the source last delivered a sample", labels=["collector"])
+        now_us = time.time_ns() // 1000
         for sup in a.supervisors:
-            state.add_metric([sup.collector.name], int(sup.state.connected))
-            outages.add_metric([sup.collector.name], sup.state.outages)
-        yield state
-        yield outages
+            name = sup.collector.name
+            state.add_metric([name], int(sup.state.connected))
+            outages.add_metric([name], sup.state.outages)
+            samples.add_metric([name], sup.state.samples)
+            if sup.state.last_value_us:
+                age.add_metric([name], (now_us - sup.state.last_value_us) / 1e6)
+        yield from (state, outages, samples, age)
 
 
 def serve(agent: Agent, port: int, addr: str) -> CollectorRegistry:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tonghu.collectors.base import Collector, SampleSink
@@ -33,6 +34,24 @@ class SourceState:
     outages: int = 0
     last_error: str = ""
     attempts: int = 0
+    samples: int = 0
+    last_value_us: int = 0  # when the source last delivered a sample: a silent source shows a growing age
+
+
+class _SourceSink:
+    """The agent's sink seen by one collector: counts what the source delivers and when."""
+
+    def __init__(self, sink: SampleSink, state: SourceState) -> None:
+        self._sink, self._state = sink, state
+
+    def put(self, samples: Sequence[Sample], on_durable: Callable[[], None] | None = None) -> None:
+        if samples:
+            self._state.samples += len(samples)
+            self._state.last_value_us = time.time_ns() // 1000
+        self._sink.put(samples, on_durable)
+
+    def declare(self, tags: Sequence[TagMeta]) -> None:
+        self._sink.declare(tags)
 
 
 class Supervisor:
@@ -42,6 +61,7 @@ class Supervisor:
         self.sink = sink
         self.tag = connection_tag(edge, collector.name)
         self.state = SourceState(since_us=time.time_ns() // 1000)
+        self._source_sink = _SourceSink(sink, self.state)
         self._backoff = Backoff(first_delay, max_delay)
         self._marked: bool | None = None
 
@@ -70,7 +90,7 @@ class Supervisor:
                 self._backoff.reset()
                 self.state.attempts += 1
                 self._mark(True)
-                await self.collector.read(self.sink)
+                await self.collector.read(self._source_sink)
                 reason = "read ended"
             except asyncio.CancelledError:
                 await self._close()
