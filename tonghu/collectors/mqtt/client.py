@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -11,6 +14,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tonghu.collectors.mqtt.config import BrokerConfig, ProtocolVersion, SessionMode, TlsVerify
+from tonghu.common.errors import PermanentError, TransientError
+
+CONNECT_TIMEOUT_S = 15.0
 
 
 def make_client(b: BrokerConfig) -> mqtt.Client:
@@ -44,3 +50,26 @@ def connect_options(b: BrokerConfig) -> dict[str, Any]:
     # §5.3: a clean host session is Clean Start with a Session Expiry Interval of 0.
     props.SessionExpiryInterval = int(b.session_expiry.total_seconds()) if persistent else 0
     return {"clean_start": not persistent, "properties": props}
+
+
+async def connect_subscribed(client: mqtt.Client, b: BrokerConfig, subscribed: threading.Event,
+                             outcome: Callable[[], tuple[str, list[str]]]) -> None:
+    """Connect, start paho's loop and wait until the callbacks set ``subscribed`` (SUBACK or failure).
+
+    ``outcome`` returns (connection error, SUBACK problems) as the callbacks recorded them. A broker that cannot
+    be reached or does not answer is transient; a refused or downgraded subscription is permanent.
+    """
+    try:
+        await asyncio.to_thread(client.connect, b.host, b.resolved_port, int(b.keepalive.total_seconds()),
+                                **connect_options(b))
+    except (OSError, ssl.SSLError) as err:
+        raise TransientError(f"cannot reach MQTT broker {b.host}:{b.resolved_port}: {err}") from err
+    client.loop_start()
+    ok = await asyncio.to_thread(subscribed.wait, CONNECT_TIMEOUT_S)
+    error, problems = outcome()
+    if error:
+        raise TransientError(error)
+    if not ok:
+        raise TransientError(f"no CONNACK/SUBACK from {b.host}:{b.resolved_port} within {CONNECT_TIMEOUT_S} s")
+    if problems:
+        raise PermanentError("; ".join(problems))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import threading
 import time
 from collections import Counter
@@ -21,15 +20,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from tonghu.collectors.base import SampleSink
-from tonghu.collectors.mqtt.client import connect_options, make_client
+from tonghu.collectors.mqtt.client import connect_subscribed, make_client
 from tonghu.collectors.mqtt.config import QoS
 from tonghu.collectors.mqtt.entry import MqttEntry
 from tonghu.collectors.mqtt.mapping import MessageMapper
-from tonghu.common.errors import PayloadError, PermanentError, TransientError
+from tonghu.common.errors import PayloadError, TransientError
 from tonghu.common.uplink import TagMeta
 
 log = logging.getLogger(__name__)
-CONNECT_TIMEOUT_S = 15.0
 EARLY_MAX = 10_000
 
 
@@ -79,19 +77,7 @@ class MqttCollector:
         self._error = ""
         self._generation += 1
         client = self._client = self._make_client()
-        try:
-            await asyncio.to_thread(client.connect, b.host, b.resolved_port, int(b.keepalive.total_seconds()),
-                                    **connect_options(b))
-        except (OSError, ssl.SSLError) as err:
-            raise TransientError(f"cannot reach MQTT broker {b.host}:{b.resolved_port}: {err}") from err
-        client.loop_start()
-        ok = await asyncio.to_thread(self._subscribed.wait, CONNECT_TIMEOUT_S)
-        if self._error:
-            raise TransientError(self._error)
-        if not ok:
-            raise TransientError(f"no CONNACK/SUBACK from {b.host}:{b.resolved_port} within {CONNECT_TIMEOUT_S} s")
-        if self._problems:
-            raise PermanentError("; ".join(self._problems))
+        await connect_subscribed(client, b, self._subscribed, lambda: (self._error, self._problems))
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
         if rc.is_failure:

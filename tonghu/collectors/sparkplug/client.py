@@ -8,10 +8,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tonghu.collectors.mqtt.client import connect_options, make_client
+from tonghu.collectors.mqtt.client import connect_options, connect_subscribed, make_client
 from tonghu.collectors.mqtt.config import BrokerConfig, ProtocolVersion
 
-__all__ = ["connect_options", "disconnect", "granted_problems", "make_client", "wait_published"]
+__all__ = ["connect_options", "connect_subscribed", "disconnect", "granted_problems", "make_client", "wait_published"]
 
 
 def granted_problems(wanted: Sequence[tuple[str, int]], codes: Sequence[int]) -> list[str]:

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -44,12 +43,11 @@ from tonghu.collectors.sparkplug.entry import SparkplugEntry
 from tonghu.collectors.sparkplug.mapping import KeyMapper
 from tonghu.collectors.sparkplug.session import HostSession, Output, Rebirth, SessionConfig
 from tonghu.collectors.sparkplug.topic import MessageType, Topic, decode_state, encode_state
-from tonghu.common.errors import PayloadError, PermanentError, TransientError
+from tonghu.common.errors import PayloadError, TransientError
 from tonghu.common.sample import Sample
 from tonghu.common.uplink import TagMeta
 
 log = logging.getLogger(__name__)
-CONNECT_TIMEOUT_S = 15.0
 STATE_TIMEOUT_S = 5.0
 # Beyond this many queued messages new ones are dropped (counted in ``overflow``): the seq gap they leave
 # makes the session ask for a rebirth, which restores every current value.
@@ -122,19 +120,7 @@ class SparkplugCollector:
         # §4.2.3.2: the Will is stamped with the time of the CONNECT; the birth repeats it (§4.2.3.1).
         self._connected_ms = time.time_ns() // 1_000_000
         client.will_set(self.cfg.state_topic, encode_state(False, self._connected_ms), qos=1, retain=True)
-        try:
-            await asyncio.to_thread(client.connect, b.host, b.resolved_port, int(b.keepalive.total_seconds()),
-                                    **mqttc.connect_options(b))
-        except (OSError, ssl.SSLError) as err:
-            raise TransientError(f"cannot reach MQTT broker {b.host}:{b.resolved_port}: {err}") from err
-        client.loop_start()
-        ok = await asyncio.to_thread(self._subscribed.wait, CONNECT_TIMEOUT_S)
-        if self._error:
-            raise TransientError(self._error)
-        if not ok:
-            raise TransientError(f"no CONNACK/SUBACK from {b.host}:{b.resolved_port} within {CONNECT_TIMEOUT_S} s")
-        if self._problems:
-            raise PermanentError("; ".join(self._problems))
+        await mqttc.connect_subscribed(client, b, self._subscribed, lambda: (self._error, self._problems))
         # §5.3: the birth follows the subscriptions, so nothing published in answer to it can be missed.
         # Connected means announced: edge nodes waiting for this host see it once connect returns.
         info = self._publish_state(True, self._connected_ms)
