@@ -7,11 +7,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tonghu.common.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base of every configuration model: unknown keys are errors (a typo must not silently keep a default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def load_yaml_model(path: Path) -> dict[str, Any]:

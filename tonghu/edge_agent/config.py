@@ -6,21 +6,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from tonghu.collectors.registry import HIDDEN_TAGS, CollectorEntry
-from tonghu.common.settings import load_yaml_model, validate_model
+from tonghu.common.settings import StrictModel, load_yaml_model, validate_model
 from tonghu.common.topics import CODE_RE, DEFAULT_PREFIX
 from tonghu.edge_agent.buffer_model import BufferConfig
 
 Code = Annotated[str, Field(pattern=CODE_RE.pattern)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EdgeIdentity(Strict):
+class EdgeIdentity(StrictModel):
     """Who this agent is on the platform: the codes its topics and broker ACL are built from."""
 
     company: Code
@@ -32,7 +28,7 @@ class EdgeIdentity(Strict):
         return f"tonghu-edge-{self.company}-{self.site}-{self.name}"
 
 
-class UplinkConfig(Strict):
+class UplinkConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
@@ -61,12 +57,12 @@ class UplinkConfig(Strict):
         return self
 
 
-class MetricsConfig(Strict):
+class MetricsConfig(StrictModel):
     port: int | None = Field(9109, ge=0, le=65535)
     addr: str = "127.0.0.1"
 
 
-class EdgeConfig(Strict):
+class EdgeConfig(StrictModel):
     edge: EdgeIdentity
     uplink: UplinkConfig = UplinkConfig()
     buffer: BufferConfig

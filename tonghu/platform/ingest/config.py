@@ -6,17 +6,14 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
+from tonghu.common.settings import StrictModel
 from tonghu.common.topics import DEFAULT_PREFIX
 from tonghu.platform.db import DEFAULT_DSN
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BrokerConfig(Strict):
+class BrokerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
@@ -32,7 +29,7 @@ class BrokerConfig(Strict):
     receive_maximum: int = Field(256, ge=1, le=65535)
 
 
-class IngestConfig(Strict):
+class IngestConfig(StrictModel):
     database_url: str = DEFAULT_DSN
     topic_prefix: str = DEFAULT_PREFIX
     share_group: str = "ingest"
