@@ -20,7 +20,7 @@ from tonghu.common import topics
 from tonghu.common.errors import PayloadError, TransientError
 from tonghu.common.uplink import DataBatch, Limits, MetaBatch, decode_data, decode_meta, peek_seq
 from tonghu.platform import registry
-from tonghu.platform.ingest import copybuf, deadletters, validate
+from tonghu.platform.ingest import deadletters, store, validate
 from tonghu.platform.ingest.deadletters import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,7 @@ class Writer:
     def connect(self) -> None:
         try:
             conn = psycopg.connect(self._dsn, application_name="tonghu-ingest", connect_timeout=10)
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS stage_num (LIKE samples_num) ON COMMIT DELETE ROWS")
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS stage_text (LIKE samples_text) ON COMMIT DELETE ROWS")
+            store.prepare(conn)
             conn.commit()
         except psycopg.OperationalError as err:
             raise TransientError(f"cannot connect to the database: {err}") from err
@@ -267,31 +266,13 @@ class Writer:
         with self._conn.cursor() as cur:
             preps = [x for x in p.num if len(x.num_tag)]
             if preps:
-                buf = copybuf.numeric_rows(np.concatenate([x.num_tag for x in preps]),
-                                           np.concatenate([x.num_ts for x in preps]),
-                                           np.concatenate([x.num_value for x in preps]),
-                                           np.concatenate([x.num_status for x in preps]))
-                with cur.copy("COPY stage_num (tag_id, time, value, status) FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.write(buf)
-                cur.execute("INSERT INTO samples_num SELECT * FROM stage_num ON CONFLICT DO NOTHING")
-                r.samples_inserted += cur.rowcount
+                r.samples_inserted += store.numeric(cur, *(np.concatenate([getattr(x, f) for x in preps])
+                                                           for f in ("num_tag", "num_ts", "num_value", "num_status")))
                 r.samples_staged += sum(len(x.num_tag) for x in preps)
             txt = [row for x in p.num for row in x.txt_rows]
-            if txt:
-                with cur.copy("COPY stage_text (tag_id, time, value, status) FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.set_types(["int4", "timestamptz", "text", "int4"])
-                    for tag, t, v, q in txt:
-                        cp.write_row((tag, EPOCH + timedelta(microseconds=t), v, q))
-                cur.execute("INSERT INTO samples_text SELECT * FROM stage_text ON CONFLICT DO NOTHING")
-                r.samples_inserted += cur.rowcount
-                r.samples_staged += len(txt)
-            events = [row for x in p.num for row in x.event_rows]
-            if events:
-                cur.executemany(
-                    "INSERT INTO events (tag_id, time, kind, value, code, text, attrs) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [(tag, EPOCH + timedelta(microseconds=t), kind, v, c, txt_, Jsonb(a))
-                     for tag, t, kind, v, c, txt_, a in events])
+            r.samples_inserted += store.text(cur, txt)
+            r.samples_staged += len(txt)
+            store.events(cur, [row for x in p.num for row in x.event_rows])
             if r.batches:
                 cur.execute(
                     "INSERT INTO ingest_batches (edge_id, seq, created_at, samples, rejected) "
