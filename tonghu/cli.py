@@ -10,6 +10,7 @@ import click
 from tonghu import __version__
 from tonghu.common.errors import TonghuError
 from tonghu.demo import demo
+from tonghu.device_sims.cli import sims
 from tonghu.edge_agent.cli import edge
 from tonghu.platform.cli import companies, edges, platform, sites
 
@@ -78,6 +79,7 @@ def bench_edge(as_json: bool, tags: int, max_rate: float, servers: int, duration
 
 
 main.add_command(platform)
+main.add_command(sims)
 main.add_command(edge)
 main.add_command(demo)
 main.add_command(companies)
