@@ -33,24 +33,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tonghu.collectors.sparkplug import state
-from tonghu.collectors.sparkplug.codec import BDSEQ_METRIC, Metric, Payload, decode_payload, encode_rebirth
-from tonghu.collectors.sparkplug.datatypes import SIGNED_BITS, UNSIGNED_BITS, DataType, Kind
+from tonghu.collectors.sparkplug.codec import Metric, Payload, decode_payload, encode_rebirth
+from tonghu.collectors.sparkplug.datatypes import DataType
+from tonghu.collectors.sparkplug.records import INFERRED, STATUS_STALE, TAG_TYPES, bdseq_of, status_of, tag_meta
 from tonghu.collectors.sparkplug.state import Held, KeyOf, MetricDef, NodeState, Scope
 from tonghu.collectors.sparkplug.topic import MessageType, Topic, parse_topic
 from tonghu.common.errors import PayloadError
-from tonghu.common.sample import STATUS_BAD, STATUS_GOOD, STATUS_UNCERTAIN, Sample
+from tonghu.common.sample import Sample
 from tonghu.common.uplink import TagMeta
 
-# OPC UA Bad_NoCommunication (OPC 10000-4 §7.39): the source is configured but not reachable.
-STATUS_STALE = 0x80310000
-# The 'Quality' metric property (§6.4.9.1): 0 BAD, 192 GOOD, 500 STALE; absent means GOOD.
-_QUALITY = {0: STATUS_BAD, 192: STATUS_GOOD, 500: STATUS_STALE}
-_INFERRED = {Kind.INT: DataType.UINT32, Kind.LONG: DataType.UINT64, Kind.FLOAT: DataType.FLOAT,
-             Kind.DOUBLE: DataType.DOUBLE, Kind.BOOLEAN: DataType.BOOLEAN, Kind.STRING: DataType.STRING,
-             Kind.BYTES: DataType.BYTES, Kind.DATASET: DataType.DATASET, Kind.TEMPLATE: DataType.TEMPLATE}
-_TAG_TYPES = {**dict.fromkeys((*SIGNED_BITS, *UNSIGNED_BITS, DataType.DATETIME), "int"),
-              DataType.FLOAT: "float", DataType.DOUBLE: "float", DataType.BOOLEAN: "bool",
-              DataType.STRING: "string", DataType.TEXT: "string", DataType.UUID: "string"}
 _IGNORED = frozenset({MessageType.NCMD, MessageType.DCMD, MessageType.STATE})
 _SECONDS_2 = timedelta(seconds=2)
 _SECONDS_10 = timedelta(seconds=10)
@@ -199,13 +190,13 @@ class HostSession:
         node.pending_rebirth = None
         node.metrics = self._birth(node, None, p, now, out)
         node.devices = {}
-        node.bdseq = _bdseq(p)
+        node.bdseq = bdseq_of(p)
         # §6.4.19 wants seq 0 here; any value is taken as the start so that lax edge nodes still work.
         node.next_seq = None if p.seq is None else (p.seq + 1) % 256
         self.cache_revision += 1
 
     def _ndeath(self, node: NodeState, p: Payload, now: int, out: Output) -> None:
-        bdseq = _bdseq(p)
+        bdseq = bdseq_of(p)
         if not node.online or (bdseq is not None and node.bdseq is not None and bdseq != node.bdseq):
             self.counters.deaths_ignored += 1
             return
@@ -224,11 +215,11 @@ class HostSession:
                 self.counters.bad_metrics += 1
                 continue
             # §6.4.6 requires the datatype in births; for those that omit it the wire member is the best guess.
-            datatype = m.datatype or (_INFERRED.get(m.kind, DataType.UNKNOWN) if m.kind else DataType.UNKNOWN)
+            datatype = m.datatype or (INFERRED.get(m.kind, DataType.UNKNOWN) if m.kind else DataType.UNKNOWN)
             d = MetricDef(m.name, datatype, m.alias, self._key_of(node.group, node.node, device, m.name))
             scope.add(d)
-            if d.key is not None and datatype in _TAG_TYPES:
-                out.tags.append(_tag_meta(d, m))
+            if d.key is not None and datatype in TAG_TYPES:
+                out.tags.append(tag_meta(d, m))
             self._emit(d, m, p, at, out)
         return scope
 
@@ -354,7 +345,7 @@ class HostSession:
         # §6.4.6: the metric's timestamp is when the value was captured; the payload's when it was sent.
         ts_ms = m.timestamp if m.timestamp is not None else p.timestamp if p.timestamp is not None else at // 1000
         sent = p.timestamp * 1000 if p.timestamp is not None else None
-        out.samples.append(Sample(d.key, ts_ms * 1000, value, _status(m), sent, at))
+        out.samples.append(Sample(d.key, ts_ms * 1000, value, status_of(m), sent, at))
         c.samples += 1
         if not m.is_historical:  # historical values are never the current one (§6.4.6)
             d.last, d.last_us = value, ts_ms * 1000
@@ -370,32 +361,3 @@ class HostSession:
             out.samples.append(Sample(d.key, max(death_us, d.last_us + 1), d.last, STATUS_STALE, None, at))
             self.counters.stale_samples += 1
         scope.online = False
-
-
-def _bdseq(p: Payload) -> int | None:
-    for m in p.metrics:
-        if m.name == BDSEQ_METRIC:
-            try:
-                value = m.value()
-            except PayloadError:
-                return None
-            return value if type(value) is int else None
-    return None
-
-
-def _status(m: Metric) -> int:
-    quality = m.properties.get("Quality")
-    if quality is None:
-        return STATUS_GOOD
-    code = quality.value()
-    return _QUALITY.get(code, STATUS_UNCERTAIN) if type(code) is int else STATUS_UNCERTAIN
-
-
-def _tag_meta(d: MetricDef, m: Metric) -> TagMeta:
-    # Units and descriptions are not in the specification; Ignition-based edge nodes send them as the
-    # 'engUnit' and 'documentation' properties, so those are used when present.
-    texts = {k: v.value() for k, v in m.properties.items() if k in ("engUnit", "documentation")}
-    unit, doc = texts.get("engUnit"), texts.get("documentation")
-    return TagMeta(d.key or "", _TAG_TYPES[DataType(d.datatype)], unit if isinstance(unit, str) else "",
-                   description=doc if isinstance(doc, str) else "",
-                   attrs={"sparkplug_metric": d.name, "sparkplug_datatype": DataType(d.datatype).name})
