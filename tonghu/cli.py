@@ -13,6 +13,8 @@ from tonghu.demo import demo
 from tonghu.device_sims.cli import sims
 from tonghu.edge_agent.cli import edge
 from tonghu.platform.cli import companies, edges, platform, sites
+from tonghu.platform.kpi.cli import kpi
+from tonghu.platform.rollups_cli import rollups
 
 
 class _Group(click.Group):
@@ -85,3 +87,5 @@ main.add_command(demo)
 main.add_command(companies)
 main.add_command(sites)
 main.add_command(edges)
+main.add_command(kpi)
+platform.add_command(rollups)

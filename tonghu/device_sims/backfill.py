@@ -18,7 +18,7 @@ import psycopg
 
 from tonghu.device_sims.models import Fleet, Machine, fleet
 from tonghu.device_sims.models.core import DAY_US, US
-from tonghu.platform import registry
+from tonghu.platform import reasons, registry
 from tonghu.platform.ingest import store
 
 TEXT_TYPES = frozenset({"string", "state"})
@@ -53,8 +53,17 @@ def register(conn: psycopg.Connection, fl: Fleet) -> dict[tuple[str, str], tuple
             ids, refused = registry.upsert_tags(conn, site_id, tags)
             if refused:
                 raise ValueError(f"simulated tags refused by the registry: {refused[:3]}")
+            for m in site.machines:
+                reasons.set_reasons(conn, reasons.asset_id(conn, site_id, m.asset_path), reason_rows(m))
             out[(company.code, site.code)] = (site_id, ids)
     return out
+
+
+def reason_rows(m: Machine) -> list[dict[str, object]]:
+    """The machine's reason table as a platform map. Micro-stops (MS-…) are unplanned down time but not failures,
+    so MTBF and MTTR describe breakdowns and trips, as maintenance reads them."""
+    return [{**r, "failure": r["time_class"] == "unplanned_down" and not r["code"].startswith("MS-")}
+            for r in m.reason_table()]
 
 
 def _write_day(conn: psycopg.Connection, m: Machine, ids: dict[str, tuple[int, str]], t0: int, t1: int,

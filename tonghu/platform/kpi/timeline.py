@@ -1,0 +1,121 @@
+"""What dashboards draw besides KPIs: state timelines, stop Paretos, tag trends and data quality."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from tonghu.platform.kpi.facts import facts
+from tonghu.platform.kpi.scope import Scope, ScopeError, assets
+from tonghu.platform.rollups import watermark
+
+MAX_SPANS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpan:
+    asset_id: int
+    start: datetime
+    end: datetime
+    state: str
+    code: str
+    time_class: str | None
+    failure: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def state_timeline(conn: psycopg.Connection, asset_id: int, start: datetime, end: datetime) -> list[StateSpan]:
+    """The asset's states over [start, end), consecutive reports of the same state and code merged."""
+    rows = conn.execute(
+        "SELECT asset_id, t_from, t_to, state, code, time_class::text, failure FROM asset_state_intervals("
+        "ARRAY[%s]::int[], %s, %s) ORDER BY t_from LIMIT %s", (asset_id, start, end, MAX_SPANS + 1)).fetchall()
+    if len(rows) > MAX_SPANS:
+        raise ScopeError(f"more than {MAX_SPANS} state changes in the range; choose a shorter range")
+    out: list[StateSpan] = []
+    for r in rows:
+        span = StateSpan(*r)
+        last = out[-1] if out else None
+        if last and last.end == span.start and (last.state, last.code) == (span.state, span.code):
+            out[-1] = StateSpan(last.asset_id, last.start, span.end, last.state, last.code, last.time_class,
+                                last.failure)
+        else:
+            out.append(span)
+    return out
+
+
+def stop_pareto(conn: psycopg.Connection, scope: Scope, start: datetime, end: datetime,
+                classes: tuple[str, ...] = ("unplanned_down", "planned_down", "setup")) -> list[dict[str, Any]]:
+    """Lost time by reason code (seconds and number of stops), largest first, over every asset of the scope."""
+    ids = [a.id for a in assets(conn, scope)]
+    rows = conn.execute(
+        "WITH iv AS (SELECT *, lag(code) OVER (PARTITION BY asset_id ORDER BY t_from) AS prev "
+        "            FROM asset_state_intervals(%s, %s, %s)) "
+        "SELECT code, min(state), time_class::text, sum(extract(epoch FROM t_to - t_from))::float8, "
+        "       count(*) FILTER (WHERE prev IS DISTINCT FROM code)::int "
+        "FROM iv WHERE time_class::text = ANY (%s) GROUP BY code, time_class ORDER BY 4 DESC, 1",
+        (ids, start, end, list(classes))).fetchall()
+    texts = dict(conn.execute("SELECT DISTINCT ON (code) code, text FROM state_reasons WHERE asset_id = ANY (%s) "
+                              "ORDER BY code, valid_from DESC", (ids,)).fetchall())
+    return [{"code": c, "state": s, "time_class": tc, "seconds": sec, "stops": n, "text": texts.get(c, "")}
+            for c, s, tc, sec, n in rows]
+
+
+def stop_durations(conn: psycopg.Connection, scope: Scope, start: datetime, end: datetime) -> list[float]:
+    """Durations in seconds of each unplanned stop (for a histogram)."""
+    ids = [a.id for a in assets(conn, scope)]
+    return [r[0] for r in conn.execute(
+        "SELECT extract(epoch FROM t_to - t_from)::float8 FROM asset_state_intervals(%s, %s, %s) "
+        "WHERE time_class = 'unplanned_down' LIMIT %s", (ids, start, end, MAX_SPANS)).fetchall()]
+
+
+def trend(conn: psycopg.Connection, tag_id: int, start: datetime, end: datetime, max_points: int = 2000
+          ) -> dict[str, Any]:
+    """A numeric tag for a chart: raw samples when they fit in ``max_points``, else minute or hour rollups
+    (min / max / mean per bucket) — whichever is the finest that fits. After a rollup's watermark the buckets
+    come from raw rows through the same definition."""
+    if max_points < 10:
+        raise ScopeError("max_points must be at least 10")
+    n = conn.execute("SELECT count(*) FROM samples_num WHERE tag_id = %s AND time >= %s AND time < %s",
+                     (tag_id, start, end)).fetchone()
+    if n is not None and n[0] <= max_points:
+        rows = conn.execute("SELECT time, value, status FROM samples_num WHERE tag_id = %s AND time >= %s "
+                            "AND time < %s ORDER BY time", (tag_id, start, end)).fetchall()
+        return {"resolution": "raw", "time": [r[0] for r in rows], "value": [r[1] for r in rows],
+                "good": [0 <= r[2] < 2**30 for r in rows]}
+    span = end - start
+    width, table, name = ((timedelta(minutes=1), "rollup_tag_1m", "tag_1m") if span / timedelta(minutes=1) <= max_points
+                          else (timedelta(hours=1), "rollup_tag_1h", "tag_1h"))
+    wm = min(max(watermark(conn, name) or start, start), end)
+    rows = conn.execute(
+        f"SELECT bucket, vmin, vmax, vsum / n FROM {table} WHERE tag_id = %s AND bucket >= %s AND bucket < %s "
+        "UNION ALL SELECT bucket, vmin, vmax, vsum / n FROM tag_agg(ARRAY[%s]::int[], %s, %s, %s) ORDER BY 1",
+        (tag_id, start, wm, tag_id, wm, end, width)).fetchall()
+    return {"resolution": name.split("_")[1], "time": [r[0] for r in rows], "min": [r[1] for r in rows],
+            "max": [r[2] for r in rows], "mean": [r[3] for r in rows]}
+
+
+def data_quality(conn: psycopg.Connection, scope: Scope, start: datetime, end: datetime,
+                 now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per asset: whole hours of the range with no numeric sample of any of its tags, and hours of unknown state."""
+    now = now or datetime.now(UTC)
+    stop = min(end, now)
+    members = assets(conn, scope)
+    per = {r.group_id: r.facts for r in facts(conn, scope, start, end, by="asset", now=now)}
+    h0 = start.replace(minute=0, second=0, microsecond=0)
+    h0 = h0 if h0 == start else h0 + timedelta(hours=1)
+    hours = max(0, int((stop - h0).total_seconds() // 3600))
+    h1 = h0 + timedelta(hours=hours)
+    wm = min(max(watermark(conn, "tag_1h") or h0, h0), h1)
+    have = dict(conn.execute(
+        "SELECT t.asset_id, count(DISTINCT b) FROM tags t JOIN LATERAL ("
+        "  SELECT r.bucket AS b FROM rollup_tag_1h r WHERE r.tag_id = t.id AND r.bucket >= %s AND r.bucket < %s "
+        "  AND r.n > 0 UNION ALL SELECT DISTINCT time_bucket('1 hour', s.time) FROM samples_num s "
+        "  WHERE s.tag_id = t.id AND s.time >= %s AND s.time < %s) x ON true "
+        "WHERE t.asset_id = ANY (%s) GROUP BY 1", (h0, wm, wm, h1, [a.id for a in members])).fetchall())
+    return [{"asset_id": a.id, "asset": a.path, "hours": hours, "hours_without_data": hours - have.get(a.id, 0),
+             "unknown_state_hours": per[a.id].unknown_s / 3600.0 if a.id in per else None} for a in members]
