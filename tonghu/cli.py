@@ -13,7 +13,7 @@ from tonghu.demo import demo
 from tonghu.device_sims.cli import sims
 from tonghu.edge_agent.cli import edge
 from tonghu.platform.cli import companies, edges, platform, sites
-from tonghu.platform.kpi.cli import kpi
+from tonghu.platform.kpi.cli import benchmarks, kpi
 from tonghu.platform.rollups_cli import rollups
 
 
@@ -88,4 +88,5 @@ main.add_command(companies)
 main.add_command(sites)
 main.add_command(edges)
 main.add_command(kpi)
+main.add_command(benchmarks)
 platform.add_command(rollups)

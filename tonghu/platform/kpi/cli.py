@@ -128,3 +128,48 @@ def kpi(name: str, scope_: tuple[str, str], start: str, end: str, bucket: str | 
         s = sc.resolve(conn, *scope_)
         result = kpis()[name](conn, s, a, b, bucket, by, tag_id)
     click.echo(json.dumps(result, default=_json, indent=None if as_json else 2))
+
+
+@click.group("benchmarks")
+def benchmarks() -> None:
+    """Anonymised sector benchmarks (released through disclosure control) and companies' opt-in."""
+
+
+@benchmarks.command("show")
+@click.argument("sector", type=click.Choice(("electronics", "petrochemical", "equipment")))
+@click.argument("metric")
+@click.option("--period", type=click.Choice(("week", "month")), default="month", show_default=True)
+@click.option("--day", default=None, help="A day inside the period (ISO date; default: today, UTC).")
+@click.option("--as-company", "viewer", default=None, help="Show this member company's own position (code).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the default).")
+@click.option("--database-url", envvar="TONGHU_DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/tonghu",
+              show_default=True)
+def benchmarks_show(sector: str, metric: str, period: str, day: str | None, viewer: str | None, as_json: bool,
+                    database_url: str) -> None:
+    """The released cells of METRIC for SECTOR: N, quartiles, the sector aggregate, suppressions."""
+    from tonghu.platform.db import connect
+    from tonghu.platform.kpi import scope as sc
+    from tonghu.platform.kpi.benchmark import sector_benchmark
+
+    when = date.fromisoformat(day) if day else datetime.now(UTC).date()
+    with connect(database_url, autocommit=True) as conn:
+        viewer_id = sc.resolve(conn, "company", viewer).id if viewer else None
+        result = sector_benchmark(conn, sector, metric, period, when, viewer_id)
+    click.echo(json.dumps(result.to_dict(), indent=None if as_json else 2))
+
+
+@benchmarks.command("share")
+@click.argument("company")
+@click.argument("choice", type=click.Choice(("on", "off")))
+@click.option("--actor", default="cli", show_default=True, help="Who decided (written to the audit log).")
+@click.option("--database-url", envvar="TONGHU_DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/tonghu",
+              show_default=True)
+def benchmarks_share(company: str, choice: str, actor: str, database_url: str) -> None:
+    """Opt COMPANY (code or id) in or out of sector benchmarks."""
+    from tonghu.platform.db import connect
+    from tonghu.platform.kpi import scope as sc
+    from tonghu.platform.kpi.benchmark import set_sharing
+
+    with connect(database_url, autocommit=True) as conn:
+        set_sharing(conn, sc.resolve(conn, "company", company).id, choice == "on", actor)
+    click.echo(f"{company}: benchmark sharing {choice}")
