@@ -137,13 +137,18 @@ def upsert_tags(conn: psycopg.Connection, site_id: int,
         "  AS x(area, line, asset, key, name, data_type, unit, role, description, attrs) "
         "JOIN areas ar ON ar.site_id = %s AND ar.code = x.area JOIN lines l ON l.area_id = ar.id AND l.code = x.line "
         "JOIN assets s ON s.line_id = l.id AND s.code = x.asset "
-        "ON CONFLICT (site_id, key) DO UPDATE SET unit = EXCLUDED.unit, role = EXCLUDED.role, "
-        "  description = EXCLUDED.description, attrs = EXCLUDED.attrs, updated_at = now(), "
+        # What the edge leaves empty keeps the registered value, and attributes merge (the edge's keys win), so
+        # annotations made on the platform (a role, attrs.line_output, attrs.submeter_of) survive edge restarts.
+        "ON CONFLICT (site_id, key) DO UPDATE SET unit = coalesce(nullif(EXCLUDED.unit, ''), t.unit), "
+        "  role = coalesce(nullif(EXCLUDED.role, ''), t.role), "
+        "  description = coalesce(nullif(EXCLUDED.description, ''), t.description), "
+        "  attrs = t.attrs || EXCLUDED.attrs, updated_at = now(), "
         "  data_type = CASE WHEN (t.data_type::text IN ('string', 'state')) "
         "                     = (EXCLUDED.data_type::text IN ('string', 'state')) "
         "                   THEN EXCLUDED.data_type ELSE t.data_type END "
-        "WHERE (t.unit, t.role, t.description, t.attrs, t.data_type) "
-        "  IS DISTINCT FROM (EXCLUDED.unit, EXCLUDED.role, EXCLUDED.description, EXCLUDED.attrs, EXCLUDED.data_type)",
+        "WHERE (t.unit, t.role, t.description, t.attrs, t.data_type) IS DISTINCT FROM "
+        "  (coalesce(nullif(EXCLUDED.unit, ''), t.unit), coalesce(nullif(EXCLUDED.role, ''), t.role), "
+        "   coalesce(nullif(EXCLUDED.description, ''), t.description), t.attrs || EXCLUDED.attrs, EXCLUDED.data_type)",
         (site_id, areas, lines, assets, list(valid), [k.name for k in paths], [t.data_type for t in metas],
          [t.unit for t in metas], [t.role for t in metas], [t.description for t in metas],
          [Jsonb(t.attrs) for t in metas], site_id))
