@@ -72,9 +72,12 @@ def _alarms(conn: psycopg.Connection, s: sc.Scope, a: datetime, b: datetime, *_:
     from tonghu.platform.kpi.alarms import load_alarm_journals
 
     company = sc.scope_company(conn, s)
-    ids = [x.id for x in sc.assets(conn, s) if conn.execute(
-        "SELECT 1 FROM tags WHERE asset_id = %s AND role = 'alarms'", (x.id,)).fetchone()]
-    return {j.asset: j.kpis().to_dict() for j in load_alarm_journals(conn, company or 0, ids, a, b).values()}
+    if company is None:
+        raise sc.ScopeError(f"{s.level} {s.id} is not registered")
+    members = [x.id for x in sc.assets(conn, s)]
+    ids = [r[0] for r in conn.execute(
+        "SELECT DISTINCT asset_id FROM tags WHERE asset_id = ANY (%s) AND role = 'alarms'", (members,)).fetchall()]
+    return {j.asset: j.kpis().to_dict() for j in load_alarm_journals(conn, company, ids, a, b).values()}
 
 
 def _spc(conn: psycopg.Connection, s: sc.Scope, a: datetime, b: datetime, _bucket: Any, _by: Any,
@@ -84,7 +87,10 @@ def _spc(conn: psycopg.Connection, s: sc.Scope, a: datetime, b: datetime, _bucke
 
     if tag_id is None:
         raise click.UsageError("spc needs --tag ID")
-    return load_spc(conn, sc.scope_company(conn, s) or 0, tag_id, a, b, max_points=500)
+    company = sc.scope_company(conn, s)
+    if company is None:
+        raise sc.ScopeError(f"{s.level} {s.id} is not registered")
+    return load_spc(conn, company, tag_id, a, b, max_points=500)
 
 
 def kpis() -> dict[str, Callable[..., Any]]:
