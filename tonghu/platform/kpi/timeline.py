@@ -66,11 +66,16 @@ def stop_pareto(conn: psycopg.Connection, scope: Scope, start: datetime, end: da
 
 
 def stop_durations(conn: psycopg.Connection, scope: Scope, start: datetime, end: datetime) -> list[float]:
-    """Durations in seconds of each unplanned stop (for a histogram)."""
+    """Durations in seconds of each unplanned stop (for a histogram); periodic repeats of a stop's report do not
+    split it."""
     ids = [a.id for a in assets(conn, scope)]
     return [r[0] for r in conn.execute(
-        "SELECT extract(epoch FROM t_to - t_from)::float8 FROM asset_state_intervals(%s, %s, %s) "
-        "WHERE time_class = 'unplanned_down' LIMIT %s", (ids, start, end, MAX_SPANS)).fetchall()]
+        "WITH iv AS (SELECT *, (lag(code) OVER w IS DISTINCT FROM code OR lag(state) OVER w IS DISTINCT FROM state "
+        "                       OR lag(t_to) OVER w <> t_from) AS starts_new "
+        "            FROM asset_state_intervals(%s, %s, %s) WINDOW w AS (PARTITION BY asset_id ORDER BY t_from)), "
+        "ep AS (SELECT *, sum(starts_new::int) OVER (PARTITION BY asset_id ORDER BY t_from) AS k FROM iv) "
+        "SELECT extract(epoch FROM max(t_to) - min(t_from))::float8 FROM ep WHERE time_class = 'unplanned_down' "
+        "GROUP BY asset_id, k ORDER BY min(t_from) LIMIT %s", (ids, start, end, MAX_SPANS)).fetchall()]
 
 
 def trend(conn: psycopg.Connection, tag_id: int, start: datetime, end: datetime, max_points: int = 2000
