@@ -79,3 +79,19 @@ def test_unknown_metric_and_sector_mismatch_are_named(db) -> None:
         sector_benchmark(db, "equipment", "nope", "week", DAY.date())
     with pytest.raises(ScopeError, match="not defined for sector 'equipment'"):
         sector_benchmark(db, "equipment", "dpmo", "week", DAY.date())
+
+
+def test_a_rerelease_differing_by_one_company_is_suppressed(db, sector) -> None:
+    """Six members released; one opts out. Five would pass the count rule, but together with the earlier release
+    the difference is one company's figure, so the cell stays suppressed — in the analyst's and the members' view."""
+    shared, hidden, day = sector
+    set_sharing(db, hidden, True, "test")
+    first = sector_benchmark(db, "equipment", "availability", "week", day).cells[0]
+    assert first.released and first.n == 6
+    set_sharing(db, hidden, False, "test")
+    again = sector_benchmark(db, "equipment", "availability", "week", day, viewer_company=shared[0]).cells[0]
+    assert not again.released and [str(r) for r in again.reasons] == ["differencing"]
+    assert (again.n, again.p50, again.viewer_value) == (None, None, None)
+    # The same six again are the same release: nothing new is revealed.
+    set_sharing(db, hidden, True, "test")
+    assert sector_benchmark(db, "equipment", "availability", "week", day).cells[0].released

@@ -18,7 +18,14 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tonghu.platform.kpi.disclosure import BenchmarkCell, Contribution, disclose
+from tonghu.platform.kpi.disclosure import (
+    DEFAULT_THRESHOLDS,
+    BenchmarkCell,
+    Contribution,
+    Reason,
+    Thresholds,
+    disclose,
+)
 from tonghu.platform.kpi.electronics import electronics
 from tonghu.platform.kpi.facts import Facts, facts
 from tonghu.platform.kpi.petro import petrochemical
@@ -121,7 +128,7 @@ class Benchmark:
                 "end": self.end.isoformat(),
                 "cells": [{"dimension": c.dimension, "value": c.value, "released": c.released,
                            "suppressed_because": [str(r) for r in c.reasons], "n": c.n, "p10": c.p10, "p25": c.p25,
-                           "p50": c.p50, "p75": c.p75, "p90": c.p90, "sector_aggregate": c.weighted,
+                           "p50": c.p50, "p75": c.p75, "p90": c.p90, "aggregate": c.weighted,
                            "own_value": c.viewer_value, "own_rank": c.viewer_rank} for c in self.cells]}
 
 
@@ -156,9 +163,42 @@ def sector_benchmark(conn: psycopg.Connection, sector: str, metric_name: str, pe
     if sector not in metric.sectors:
         raise ScopeError(f"metric {metric_name!r} is not defined for sector {sector!r}")
     start, end = period_range(period, day)
-    cells = disclose(contributions(conn, sector, metric, start, end), dimensions,
-                     str(viewer_company) if viewer_company is not None else None)
+    contribs = contributions(conn, sector, metric, start, end)
+    cells = disclose(contribs, dimensions, str(viewer_company) if viewer_company is not None else None)
+    cells = remembered(conn, (sector, metric.name, period, start), cells, contribs)
     return Benchmark(sector, metric, period, start, end, cells)
+
+
+def _members(cell: BenchmarkCell, contribs: list[Contribution]) -> list[int]:
+    return sorted(int(c.company) for c in contribs if c.opted_in and (
+        cell.dimension is None or c.attributes.get(cell.dimension) == cell.value))
+
+
+def remembered(conn: psycopg.Connection, key: tuple[str, str, str, datetime], cells: tuple[BenchmarkCell, ...],
+               contribs: list[Contribution], t: Thresholds = DEFAULT_THRESHOLDS) -> tuple[BenchmarkCell, ...]:
+    """Check released cells against earlier releases of the same cell and record the new ones.
+
+    ``disclose`` sees one request; releases of the same period repeat over time while opt-ins change and late data
+    arrives. A cell whose companies differ from an earlier release by 1 … min_difference − 1 companies is
+    suppressed (differencing); suppressing never makes another released cell unsafe."""
+    out = []
+    with conn.transaction():
+        for cell in cells:
+            if not cell.released:
+                out.append(cell)
+                continue
+            members = _members(cell, contribs)
+            where = (*key, cell.dimension or "", cell.value or "")
+            earlier = conn.execute(
+                "SELECT members FROM benchmark_releases WHERE sector = %s::sector AND metric = %s AND period = %s "
+                "AND start = %s AND dimension = %s AND value = %s", where).fetchall()
+            if any(0 < len(set(members) ^ set(m)) < t.min_difference for (m,) in earlier):
+                out.append(BenchmarkCell(cell.dimension, cell.value, (Reason.DIFFERENCING,)))
+                continue
+            conn.execute("INSERT INTO benchmark_releases (sector, metric, period, start, dimension, value, members) "
+                         "VALUES (%s::sector, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", (*where, members))
+            out.append(cell)
+    return tuple(out)
 
 
 def set_sharing(conn: psycopg.Connection, company_id: int, shared: bool, actor: str) -> None:

@@ -314,3 +314,18 @@ CREATE TABLE benchmark_sharing (
     changed_at  timestamptz NOT NULL DEFAULT now(),
     changed_by  text NOT NULL
 );
+
+-- Every released benchmark cell with the companies behind it. A later request for the same cell (after an
+-- opt-out, or late data) must not release a membership that differs from an earlier release by fewer than the
+-- differencing threshold: the two releases together would expose the companies in between.
+CREATE TABLE benchmark_releases (
+    sector       sector NOT NULL,
+    metric       text NOT NULL,
+    period       text NOT NULL,
+    start        timestamptz NOT NULL,
+    dimension    text NOT NULL DEFAULT '',
+    value        text NOT NULL DEFAULT '',
+    members      integer[] NOT NULL,
+    released_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (sector, metric, period, start, dimension, value, members)
+);
