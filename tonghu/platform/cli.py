@@ -9,6 +9,16 @@ from typing import Any
 
 import click
 
+from tonghu.platform.broker.cli import (
+    ENROL_OPTIONS,
+    REVOKE_OPTIONS,
+    broker_group,
+    credentials,
+    enrol_edge,
+    pki_group,
+    revoke_edge,
+)
+
 DSN_OPTION = click.option("--database-url", envvar="TONGHU_DATABASE_URL",
                           default="postgresql://postgres@127.0.0.1:5432/tonghu", show_default=True,
                           help="PostgreSQL with TimescaleDB (env TONGHU_DATABASE_URL).")
@@ -25,7 +35,12 @@ def _connect(dsn: str) -> Any:
 
 @click.group()
 def platform() -> None:
-    """Run the platform: schema migrations and the ingest service."""
+    """Run the platform: schema migrations, the ingest service, the PKI and the broker."""
+
+
+platform.add_command(pki_group)
+platform.add_command(broker_group)
+platform.add_command(credentials)
 
 
 @platform.command()
@@ -147,13 +162,17 @@ def edges() -> None:
 @click.option("--site", required=True)
 @click.option("--name", "code", required=True, help="The edge's code, as it appears in its topics.")
 @click.option("--description", default="")
-def edges_add(database_url: str, company: str, site: str, code: str, description: str) -> None:
-    """Register an edge agent at a site."""
+@ENROL_OPTIONS
+def edges_add(database_url: str, company: str, site: str, code: str, description: str, **opts: Any) -> None:
+    """Register an edge agent at a site, give it broker credentials and an ACL, print its edge.yaml sections."""
     from tonghu.platform import registry
 
     with _connect(database_url) as conn:
-        _registry_call(registry.add_edge, conn, company, site, code, description)
-    click.echo(f"edge {company}/{site}/{code} registered")
+        if opts["no_broker"]:
+            _registry_call(registry.add_edge, conn, company, site, code, description)
+            click.echo(f"edge {company}/{site}/{code} registered")
+        else:
+            _registry_call(enrol_edge, conn, company, site, code, description, opts)
 
 
 @edges.command("revoke")
@@ -161,12 +180,12 @@ def edges_add(database_url: str, company: str, site: str, code: str, description
 @click.option("--company", required=True)
 @click.option("--site", required=True)
 @click.option("--name", "code", required=True)
-def edges_revoke(database_url: str, company: str, site: str, code: str) -> None:
-    """Disable an edge: the ingester dead-letters its messages from then on."""
-    from tonghu.platform import registry
-
+@REVOKE_OPTIONS
+def edges_revoke(database_url: str, company: str, site: str, code: str, **opts: Any) -> None:
+    """Disable an edge and remove its broker credentials and ACL: the broker refuses it, the ingester
+    dead-letters anything that still arrives."""
     with _connect(database_url) as conn:
-        _registry_call(registry.set_edge_enabled, conn, company, site, code, False)
+        _registry_call(revoke_edge, conn, company, site, code, opts)
     click.echo(f"edge {company}/{site}/{code} revoked")
 
 

@@ -93,6 +93,11 @@ def list_edges(conn: psycopg.Connection) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def audit(conn: psycopg.Connection, actor: str, action: str, detail: dict[str, Any]) -> None:
+    """Record a change in ``audit_log``; ``detail`` must never hold a secret."""
+    conn.execute("INSERT INTO audit_log (actor, action, detail) VALUES (%s, %s, %s)", (actor, action, Jsonb(detail)))
+
+
 def upsert_tags(conn: psycopg.Connection, site_id: int,
                 tags: list[TagMeta]) -> tuple[dict[str, tuple[int, str]], list[tuple[TagMeta, str]]]:
     """Create or update tags (and their area/line/asset) from an edge's metadata, set-based.
