@@ -105,3 +105,36 @@ def _deliver(running: RunningAgent, device_prefix: str, db: psycopg.Connection, 
     # The ingester's acks came back through the broker: the agent's buffer let go of every batch.
     assert _until(lambda: running.agent.uplink.counters.acked >= 1 and not running.agent.uplink._outstanding, 15)
     running.stop()
+
+
+def test_publishes_the_broker_refuses_are_counted_and_stay_buffered(secure_broker: SecureBroker,
+                                                                     db: psycopg.Connection, tmp_path: Path) -> None:
+    """An agent holding edge A's credentials but configured as edge B: every publish is refused by the ACL
+    (PUBACK 0x87). Nothing is lost — the samples stay in the buffer — and the refusals are counted."""
+    b = secure_broker
+    t = make_tenant(db)
+    sections = tmp_path / "sections.yaml"
+    cli("edges", "add", "--database-url", b.database_url, "--company", t.company, "--site", t.site, "--name", t.edge,
+        "--broker-dir", b.dir, "--uplink-file", sections, "--actor", "test")
+    data = yaml.safe_load(sections.read_text())
+    data["edge"]["name"] = "someone-else"  # topics of another edge: outside this identity's ACL
+    device_prefix = unique("dev-")
+    data.update({"buffer": {"path": str(tmp_path / "buffer.db")}, "metrics": {"port": None},
+                 "collectors": [{"type": "mqtt", "name": "meter",
+                                 "broker": {"host": MQTT_HOST, "port": MQTT_PORT, "client_id": unique("c-")},
+                                 "subscriptions": [{"topic": f"{device_prefix}/dev/meter",
+                                                    "timestamp": {"path": "ts", "format": "epoch_ms"},
+                                                    "fields": [{"path": "kw", "asset": "utilities/power/m1",
+                                                                "tag": "power", "data_type": "float"}]}]}]})
+    edge_yaml = tmp_path / "edge.yaml"
+    edge_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
+    running = RunningAgent(config.load(edge_yaml))
+    try:
+        assert _until(lambda: running.agent.uplink.connected, 15)
+        _device(device_prefix, 5, time.time_ns() // 1_000_000 - 60_000)
+        assert _until(lambda: running.agent.uplink.counters.broker_refused >= 2, 20)  # meta and data at least
+        stats = running.agent.buffer.stats()
+        assert stats.samples_buffered + stats.samples_in_flight >= 5 and stats.samples_acked == 0
+        assert running.agent.uplink.counters.acked == 0
+    finally:
+        running.stop()

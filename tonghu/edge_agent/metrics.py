@@ -39,7 +39,9 @@ class _AgentCollector(Collector):
                                  ("resent", u.resent, "Batches published again after no ack"),
                                  ("acked", u.acked, "Batches the platform committed"),
                                  ("dead", u.dead, "Batches the platform kept as dead letters"),
-                                 ("publish_refused", u.publish_refused, "Publishes the MQTT client refused")):
+                                 ("publish_refused", u.publish_refused, "Publishes the MQTT client refused"),
+                                 ("broker_refused", u.broker_refused,
+                                  "Publishes the platform broker refused (PUBACK reason code >= 0x80)")):
             yield CounterMetricFamily(f"tonghu_edge_uplink_batches_{name}", doc, value=value)
         yield GaugeMetricFamily("tonghu_edge_uplink_connected", "1 while connected to the platform broker",
                                 value=int(a.uplink.connected))

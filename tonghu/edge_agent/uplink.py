@@ -43,6 +43,7 @@ class UplinkCounters:
     acked: int = 0
     dead: int = 0
     publish_refused: int = 0
+    broker_refused: int = 0
     meta_acked: int = 0
     meta_dead: int = 0
 
@@ -63,6 +64,7 @@ class Uplink:
         self._meta_queue: list[list[TagMeta]] = []
         self._meta: tuple[int, bytes, int] | None = None  # seq, payload, time sent (0: not yet)
         self._resend_all = False
+        self._refusal_logged = -1e9
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -85,6 +87,7 @@ class Uplink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
 
     def _status_payload(self, state: str, **extra: Any) -> bytes:
@@ -114,6 +117,22 @@ class Uplink:
             self.connected = False
         if not self._stop.is_set():
             log.warning("disconnected from the platform broker (%s); buffering until it is back", rc)
+
+    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, rc: mqtt.ReasonCode, _p: object) -> None:
+        # A broker that refuses a publish (MQTT 5 PUBACK ≥ 0x80: not authorised, quota, size) never passes it on,
+        # so no ack will come: the batch stays buffered and is resent, and the refusal is counted and logged
+        # (once a minute) so an ACL or identity mistake shows instead of looking like a slow ingester.
+        if not rc.is_failure:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self.counters.broker_refused += 1
+            quiet = now - self._refusal_logged < 60.0
+            if not quiet:
+                self._refusal_logged = now
+        if not quiet:
+            log.error("the platform broker refused a publish (%s): check this edge's identity and ACL; "
+                      "%d refusals so far, batches stay buffered", rc, self.counters.broker_refused)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:
