@@ -100,8 +100,10 @@ def _logins(conn: Any, work: Path) -> list[tuple[str, str, str]]:
 @click.option("--port", default=8050, show_default=True, help="Dashboards.")
 @click.option("--tls-port", default=8883, show_default=True, help="The platform broker (TLS).")
 @click.option("--plant-port", default=1883, show_default=True, help="The plant broker the simulators publish to.")
+@click.option("--metrics-port", default=9108, show_default=True,
+              help="The ingester's Prometheus metrics; edge agents use the ports from this + 12 on.")
 def demo(database_url: str, workdir: Path, companies: int, days: int, live_machines: int, seed: int, port: int,
-         tls_port: int, plant_port: int) -> None:
+         tls_port: int, plant_port: int, metrics_port: int) -> None:
     """Run the whole platform with simulated factories and print the dashboards' URL (Ctrl-C stops it)."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -125,7 +127,7 @@ def demo(database_url: str, workdir: Path, companies: int, days: int, live_machi
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        _start(stack, database_url, work, companies, live_machines, seed, port, tls_port, plant_port)
+        _start(stack, database_url, work, companies, live_machines, seed, port, tls_port, plant_port, metrics_port)
         _banner(database_url, work, port, tls_port, logins)
         while not stopping.wait(2.0):
             if dead := stack.dead():
@@ -141,7 +143,7 @@ def demo(database_url: str, workdir: Path, companies: int, days: int, live_machi
 
 
 def _start(stack: Stack, dsn: str, work: Path, companies: int, live_machines: int, seed: int, port: int,
-           tls_port: int, plant_port: int) -> None:
+           tls_port: int, plant_port: int, ingest_metrics: int) -> None:
     from tonghu.demo import edges
     from tonghu.device_sims.models import fleet
     from tonghu.device_sims.runner import pick_sites
@@ -153,9 +155,10 @@ def _start(stack: Stack, dsn: str, work: Path, companies: int, live_machines: in
     stack.start("broker", tonghu("platform", "broker", "run", "--dir", str(broker)), port=tls_port)
     ingest_yaml = broker / "ingest-main.yaml"
     stack.start("ingest", tonghu("platform", "ingest", "-c", str(ingest_yaml), "--database-url", dsn,
-                                 "--mqtt-port", str(tls_port), "--metrics-port", "9108"), port=9108)
+                                 "--mqtt-port", str(tls_port), "--metrics-port", str(ingest_metrics)),
+                port=ingest_metrics)
     stack.start("rollups", tonghu("platform", "rollups", "run", "--database-url", dsn, "--interval", "60"))
-    metrics_port = 9120
+    metrics_port = ingest_metrics + 12
     registered = {c.code for c in fleet(companies, seed).companies}
     for sector in SECTORS:
         # The simulators pick sites in fleet order; keep the prefix whose companies have a history here.
