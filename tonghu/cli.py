@@ -9,6 +9,7 @@ import click
 
 from tonghu import __version__
 from tonghu.common.errors import TonghuError
+from tonghu.dashboards.cli import bench_dashboards, dashboards, users
 from tonghu.demo import demo
 from tonghu.device_sims.cli import sims
 from tonghu.edge_agent.cli import edge
@@ -62,6 +63,29 @@ def bench_ingest(as_json: bool, samples: int, batch_size: int, tags: int, admin_
     click.echo(json.dumps(result))
 
 
+@bench.command("queries")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object (the default).")
+@click.option("--database-url", default=None,
+              help="Database to use instead of a throwaway one (no backfill when it already holds the fleet).")
+@click.option("--admin-dsn", envvar="TONGHU_ADMIN_DSN", default="postgresql://postgres@127.0.0.1:5432/postgres",
+              show_default=True, help="Server where the benchmark database is created (and dropped unless --keep).")
+@click.option("--companies", default=18, show_default=True, help="Companies of the simulated fleet (18: 156 machines).")
+@click.option("--days", default=30, show_default=True, help="Days of history, and the length of the query windows.")
+@click.option("--seed", default=0, show_default=True, help="Fleet seed.")
+@click.option("--repeats", default=20, show_default=True, help="Timed runs per query, after one warm-up.")
+@click.option("--keep", is_flag=True, help="Keep the database (named tonghu_bench_queries) and reuse it next time.")
+def bench_queries(as_json: bool, database_url: str | None, admin_dsn: str, companies: int, days: int, seed: int,
+                  repeats: int, keep: bool) -> None:
+    """Dashboard-sized analytics queries over a backfilled fleet: p50/p95/max ms each, against 300 ms."""
+    import json
+
+    from tonghu.platform.bench_queries import run
+
+    result = run(admin_dsn, database_url, companies, days, seed, repeats, keep,
+                 log=lambda msg: click.echo(msg, err=True))
+    click.echo(json.dumps(result))
+
+
 @bench.command("edge")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object (the default).")
 @click.option("--tags", default=10_000, show_default=True, help="OPC-UA variables subscribed by the agent.")
@@ -80,6 +104,24 @@ def bench_edge(as_json: bool, tags: int, max_rate: float, servers: int, duration
     click.echo(json.dumps(run(tags, max_rate, servers, duration, mqtt_host, mqtt_port)))
 
 
+@bench.command("e2e")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object (the default).")
+@click.option("--rate", "samples_per_s", default=50_000, show_default=True, help="Offered samples per second.")
+@click.option("--duration", default=30.0, show_default=True, help="Seconds the devices publish, per configuration.")
+@click.option("--warmup", default=5.0, show_default=True, help="Seconds left out of the throughput window.")
+@click.option("--agents", default=2, show_default=True, help="Edge agents (one site each).")
+@click.option("--tags", default=100, show_default=True, help="Tags per device (one JSON message per device tick).")
+@click.option("--device-rate", default=5.0, show_default=True, help="Ticks per second of every device.")
+def bench_e2e(as_json: bool, samples_per_s: int, duration: float, warmup: float, agents: int, tags: int,
+              device_rate: float) -> None:
+    """Devices → agents → broker → ingesters (one, then two sharing) → TimescaleDB: throughput, latency, CPU."""
+    import json
+
+    from tonghu.chaos.bench_e2e import run
+
+    click.echo(json.dumps(run(samples_per_s, duration, warmup, agents, tags, device_rate)))
+
+
 main.add_command(platform)
 main.add_command(sims)
 main.add_command(edge)
@@ -87,6 +129,9 @@ main.add_command(demo)
 main.add_command(companies)
 main.add_command(sites)
 main.add_command(edges)
+main.add_command(dashboards)
+main.add_command(users)
 main.add_command(kpi)
 main.add_command(benchmarks)
 platform.add_command(rollups)
+bench.add_command(bench_dashboards)
