@@ -125,6 +125,7 @@ def split_windows(wins: Sequence[tuple[datetime, datetime]], wm: datetime) -> tu
     watermark from raw rows."""
     rolled: list[Span] = []
     raw: list[Span] = []
+    wm = floor_to(wm, HOUR) if wm > datetime.min.replace(tzinfo=UTC) else wm  # only whole hours are rolled up
     for i, (a, b) in enumerate(wins):
         hs, he = _ceil_hour(a), min(floor_to(b, HOUR), max(wm, _ceil_hour(a)))
         if hs < he:
@@ -142,7 +143,8 @@ def raw_calls(raw: list[Span]) -> list[tuple[datetime, datetime, int, timedelta]
 
 def per_asset(conn: psycopg.Connection, asset_ids: Sequence[int], wins: Sequence[tuple[datetime, datetime]],
               now: datetime | None = None) -> dict[tuple[int, int], Facts]:
-    """Facts of each (asset, window index)."""
+    """Facts of each (asset, window index). ``now`` bounds the unknown time; states are clipped at the
+    database's now() (the transaction time), so pass that transaction's now() when they must agree."""
     now = now or datetime.now(UTC)
     wm = watermark(conn, "asset_1h") or datetime.min.replace(tzinfo=UTC)
     ids = list(asset_ids)

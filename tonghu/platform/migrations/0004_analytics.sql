@@ -85,10 +85,12 @@ RETURNS TABLE (asset_id integer, t_from timestamptz, t_to timestamptz, state tex
                time_class time_class, failure boolean, starts boolean)
 LANGUAGE sql STABLE AS $$
     WITH st AS (
-        SELECT a.id AS asset_id, ts.id AS state_tag, tr.id AS reason_tag
+        -- One state and one reason tag per asset (the first registered), so a second never mixes in.
+        SELECT DISTINCT ON (a.id) a.id AS asset_id, ts.id AS state_tag, tr.id AS reason_tag
         FROM unnest(p_assets) a(id)
         JOIN tags ts ON ts.asset_id = a.id AND ts.role = 'state' AND ts.data_type IN ('state', 'string')
         LEFT JOIN tags tr ON tr.asset_id = a.id AND tr.role = 'reason' AND tr.data_type = 'string'
+        ORDER BY a.id, ts.id, tr.id
     ), pts AS (
         SELECT st.asset_id, st.reason_tag, s.time, s.value
         FROM st JOIN samples_text s ON s.tag_id = st.state_tag
@@ -217,11 +219,12 @@ RETURNS SETOF rollup_asset_1h LANGUAGE sql STABLE AS $$
         SELECT t.asset_id, s.time, s.value
         FROM tags t JOIN samples_num s ON s.tag_id = t.id
         WHERE t.asset_id = ANY (p_assets) AND t.role = 'spindle_speed' AND s.time >= p_t0 AND s.time < p_t1
-          AND good(s.status)
+          AND good(s.status) AND s.value IS NOT NULL AND s.value <> 'NaN'::float8
         UNION ALL
         SELECT t.asset_id, p.time, p.value
         FROM tags t CROSS JOIN LATERAL (SELECT s.time, s.value FROM samples_num s
                                         WHERE s.tag_id = t.id AND s.time < p_t0 AND good(s.status)
+                                          AND s.value IS NOT NULL AND s.value <> 'NaN'::float8
                                         ORDER BY s.time DESC LIMIT 1) p
         WHERE t.asset_id = ANY (p_assets) AND t.role = 'spindle_speed'
     ), spi AS (
