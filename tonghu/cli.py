@@ -112,14 +112,20 @@ def bench_edge(as_json: bool, tags: int, max_rate: float, servers: int, duration
 @click.option("--agents", default=2, show_default=True, help="Edge agents (one site each).")
 @click.option("--tags", default=100, show_default=True, help="Tags per device (one JSON message per device tick).")
 @click.option("--device-rate", default=5.0, show_default=True, help="Ticks per second of every device.")
+@click.option("--ingesters", default="1,2", show_default=True, help="Configurations to run: ingester counts.")
+@click.option("--workdir", type=click.Path(file_okay=False),
+              help="Keep every process's configuration and log under this directory.")
 def bench_e2e(as_json: bool, samples_per_s: int, duration: float, warmup: float, agents: int, tags: int,
-              device_rate: float) -> None:
+              device_rate: float, ingesters: str, workdir: str | None) -> None:
     """Devices → agents → broker → ingesters (one, then two sharing) → TimescaleDB: throughput, latency, CPU."""
     import json
+    from pathlib import Path
 
     from tonghu.chaos.bench_e2e import run
 
-    click.echo(json.dumps(run(samples_per_s, duration, warmup, agents, tags, device_rate)))
+    configs = tuple(int(n) for n in ingesters.split(","))
+    click.echo(json.dumps(run(samples_per_s, duration, warmup, agents, tags, device_rate, configs=configs,
+                              workdir=Path(workdir) if workdir else None)))
 
 
 main.add_command(platform)
