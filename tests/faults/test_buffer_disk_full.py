@@ -4,10 +4,9 @@ The buffer directory is a small tmpfs mounted for these tests, so the file syste
 (SQLite then fails its writes with SQLITE_FULL). Two configurations:
 
 - ``max_bytes`` below the disk: the overflow policy (drop_oldest) must make room before the disk is full;
-- ``max_bytes`` beyond the disk: the disk fills first. Known to fail today (strict xfail, so it turns red the day
-  it passes): with no free page, SQLite refuses every write, deletes of acknowledged batches included, so the
-  agent can neither store new samples nor free space when the uplink returns; it holds the refused samples in
-  memory without bound and drops nothing it could count.
+- ``max_bytes`` beyond the disk: the disk fills first. With no free page SQLite refuses every write, deletes of
+  acknowledged batches included; the buffer gives up its disk reserve (room for the deletes) and bounds itself
+  below what the disk held, so the overflow policy decides what goes and every drop is counted.
 
 Where mounting is not permitted, the first case runs on an ordinary directory (the bound alone, no full disk)
 and the second is skipped.
@@ -79,8 +78,6 @@ def test_buffer_bounded_below_its_disk_drops_only_what_it_counts(
     assert report.agent is not None and report.agent.dropped["ingress_full"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="edge buffer: a full disk blocks every SQLite write, deletes of acked batches "
-                                       "included, so the agent neither stores, frees nor counts (see module doc)")
 def test_buffer_disk_full_before_its_bound_drops_only_what_it_counts(
         make_chain: Callable[..., Chain], database_url: str, small_disk: tuple[Path, bool]) -> None:
     disk, mounted = small_disk

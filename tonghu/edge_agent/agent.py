@@ -93,6 +93,12 @@ class Agent:
                     pending = []
                 except TonghuError as err:
                     self.buffer_errors += 1
+                    # Held in memory for the retry, but bounded like the ingress queue they came from; what
+                    # exceeds it is dropped oldest first and counted with the ingress drops.
+                    excess = len(pending) - self.cfg.ingress_max_samples
+                    if excess > 0:
+                        del pending[:excess]
+                        self.ingress.count_dropped(excess)
                     log.error("cannot write %d samples to the buffer (kept in memory, retrying): %s",
                               len(pending), err)
                     if stopping:

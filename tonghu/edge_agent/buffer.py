@@ -24,6 +24,7 @@ check: samples_in = buffered + in flight + acked + dropped (by reason) + rejecte
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -50,6 +51,10 @@ __all__ = ["Buffer", "BufferConfig", "BufferStats", "DropReason", "OverflowPolic
 log = logging.getLogger(__name__)
 
 _SQL_IN_CHUNK = 500  # stays far below SQLite's host-parameter limit on every version
+RESERVE_MIN, RESERVE_MAX = 256 * 1024, 4 * 1024 * 1024
+DISK_FULL_RETRIES = 3
+WAL_LIMIT = 4 * 1024 * 1024
+WAL_PAGES_WHEN_FULL = 64
 # Per table: the column that orders it oldest first, and how many samples one row holds.
 _HEADS = {"sample": ("id", "1"), "batch": ("seq", "n")}
 
@@ -69,6 +74,9 @@ class Buffer:
 
     def __init__(self, config: BufferConfig) -> None:
         self.config = config
+        # The bound in force: max_bytes, lowered when the disk fills before it (see _disk_full).
+        self.cap = config.max_bytes
+        self._reserve = config.path.with_name(config.path.name + ".reserve")
         self._max_age_us = config.max_age // timedelta(microseconds=1)
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -93,6 +101,21 @@ class Buffer:
                 db.close()
                 raise
             self._db = db
+            self._make_reserve()
+
+    def _make_reserve(self) -> None:
+        """Space held back in a file beside the database, given up when the disk fills: with no free byte SQLite
+        refuses every write, the deletes that make room and acknowledge batches included."""
+        size = min(RESERVE_MAX, max(RESERVE_MIN, self.config.max_bytes // 32))
+        try:
+            if not self._reserve.exists() or self._reserve.stat().st_size < size:
+                with self._reserve.open("wb") as f:
+                    f.write(b"\0" * size)
+                    f.flush()
+                    os.fsync(f.fileno())
+        except OSError as err:
+            self._reserve.unlink(missing_ok=True)
+            log.warning("buffer %s: no room for its %d-byte disk reserve (%s)", self.config.path, size, err)
 
     def _prepare(self, db: sqlite3.Connection) -> None:
         with _translated(self.config.path):
@@ -100,6 +123,8 @@ class Buffer:
             if str(mode).lower() != "wal":
                 raise PermanentError(f"buffer {self.config.path}: the file system does not support WAL mode")
             db.execute("PRAGMA synchronous=FULL")
+            # A WAL left at its high-water mark holds disk space the buffer may need; keep it short.
+            db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > model.SCHEMA_VERSION:
                 raise PermanentError(f"buffer {self.config.path} has schema version {version}; this version "
@@ -171,6 +196,31 @@ class Buffer:
                         self.config.path, rejected, reason)
         cutoff = self._cutoff(now_us)
         fresh = [r for r in rows if r[model.TS] >= cutoff]
+        for attempt in range(DISK_FULL_RETRIES + 1):
+            try:
+                self._put_rows(samples, rows, fresh, rejected, cutoff)
+                return
+            except TransientError as err:
+                if not _disk_full(err) or attempt == DISK_FULL_RETRIES:
+                    raise
+                self._disk_full()
+
+    def _disk_full(self) -> None:
+        """The disk filled before max_bytes: give up the reserve (room for the deletes) and make the disk the bound
+        — 80 % of what the buffer holds now — so the overflow policy, not the file system, decides what goes."""
+        self._reserve.unlink(missing_ok=True)
+        with self._lock, _translated(self.config.path):
+            db = self._conn()
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the WAL's pages back to the file system
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES_WHEN_FULL}")
+            held = db.execute("SELECT value FROM counter WHERE name = 'bytes'").fetchone()[0]
+        self.cap = max(RESERVE_MIN, min(self.cap, int(held)) * 4 // 5)
+        log.error("buffer %s: the disk is full below max_bytes; the buffer is now bounded at %d bytes under its "
+                  "overflow policy (every drop counted) until the agent restarts with free space",
+                  self.config.path, self.cap)
+
+    def _put_rows(self, samples: Sequence[Sample], rows: list[model.Row], fresh: list[model.Row], rejected: int,
+                  cutoff: int) -> None:
         with self._write() as (db, c):
             c["samples_in"] += len(samples)
             c["rejected"] += rejected
@@ -185,11 +235,11 @@ class Buffer:
     def _make_room(self, db: sqlite3.Connection, c: dict[str, int], rows: list[model.Row]) -> list[model.Row]:
         """The incoming rows that may be stored, after dropping whatever the policy drops to fit them."""
         incoming = sum(r[model.NBYTES] for r in rows)
-        over = c["bytes"] + incoming - self.config.max_bytes
+        over = c["bytes"] + incoming - self.cap
         if over <= 0:
             return rows
         if self.config.overflow is OverflowPolicy.DROP_NEWEST:
-            room, keep = self.config.max_bytes - c["bytes"], 0
+            room, keep = self.cap - c["bytes"], 0
             for r in rows:
                 if r[model.NBYTES] > room:
                     break
@@ -315,6 +365,18 @@ class Buffer:
                 c["resent_batches"] += 1
 
     def ack(self, seqs: Iterable[int]) -> int:
+        """Delete the batches the platform committed (see ``_ack``); a full disk first frees its reserve."""
+        seqs = list(seqs)
+        for attempt in range(DISK_FULL_RETRIES + 1):
+            try:
+                return self._ack(seqs)
+            except TransientError as err:
+                if not _disk_full(err) or attempt == DISK_FULL_RETRIES:
+                    raise
+                self._disk_full()
+        return 0
+
+    def _ack(self, seqs: Iterable[int]) -> int:
         """Delete the batches the platform committed; returns how many were deleted.
 
         Unknown seqs (already acked, dropped, or expired) are ignored and counted as unknown_acks: duplicate
@@ -375,6 +437,11 @@ class Buffer:
             unknown_acks=c["unknown_acks"], rejected=c["rejected"],
             dropped_overflow_oldest=c["dropped_overflow_oldest"],
             dropped_overflow_newest=c["dropped_overflow_newest"], dropped_expired=c["dropped_expired"])
+
+
+def _disk_full(err: BaseException) -> bool:
+    cause = err.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and "full" in str(cause).lower()
 
 
 @contextmanager

@@ -38,6 +38,11 @@ class Ingress:
                 self._callbacks.append(on_durable)
         self._ready.set()
 
+    def count_dropped(self, n: int) -> None:
+        """Samples the writer had to let go after taking them (the buffer refused them for too long)."""
+        with self._lock:
+            self.dropped += n
+
     def declare(self, tags: Sequence[TagMeta]) -> None:
         if self._on_new_tags is not None and tags:
             self._on_new_tags(tags)
