@@ -153,9 +153,14 @@ def per_asset(conn: psycopg.Connection, asset_ids: Sequence[int], wins: Sequence
     cols = ", ".join(f"sum(r.{f})" for f in SUMMED)
     if rolled and ids:
         cur = conn.execute(
-            f"SELECT w.i, r.asset_id, {cols} FROM unnest(%s::timestamptz[], %s::timestamptz[], %s::int[]) w(a, b, i) "
-            "JOIN rollup_asset_1h r ON r.bucket >= w.a AND r.bucket < w.b AND r.asset_id = ANY (%s) GROUP BY 1, 2",
-            ([r[0] for r in rolled], [r[1] for r in rolled], [r[2] for r in rolled], ids))
+            f"SELECT w.i, r.asset_id, {cols} "
+            "FROM unnest(%s::timestamptz[], %s::timestamptz[], %s::int[]) WITH ORDINALITY w(a, b, i, k) "
+            "JOIN rollup_asset_1h r ON w.k = width_bucket(r.bucket, %s::timestamptz[]) AND r.bucket < w.b "
+            "WHERE r.asset_id = ANY (%s) AND r.bucket >= %s AND r.bucket < %s GROUP BY 1, 2",
+            # Spans are sorted and disjoint: width_bucket finds a row's span by its start, so the join is an
+            # equality (a hash join) instead of a range test of every row against every span.
+            ([r[0] for r in rolled], [r[1] for r in rolled], [r[2] for r in rolled], [r[0] for r in rolled], ids,
+             rolled[0][0], max(r[1] for r in rolled)))
         for i, asset, *vals in cur.fetchall():
             _accumulate(out[(asset, i)], vals)
     for a, b, i, width in raw_calls(raw):

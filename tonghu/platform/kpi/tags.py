@@ -67,9 +67,13 @@ def stats(conn: psycopg.Connection, tag_ids: Sequence[int], wins: Sequence[tuple
         cur = conn.execute(
             "SELECT w.i, r.tag_id, sum(r.n)::int, min(r.vmin), max(r.vmax), sum(r.vsum), "
             "last(r.vlast, r.last_time), max(r.last_time), sum(r.delta), sum(r.resets)::int "
-            "FROM unnest(%s::timestamptz[], %s::timestamptz[], %s::int[]) w(a, b, i) "
-            "JOIN rollup_tag_1h r ON r.bucket >= w.a AND r.bucket < w.b AND r.tag_id = ANY (%s) GROUP BY 1, 2",
-            ([r[0] for r in rolled], [r[1] for r in rolled], [r[2] for r in rolled], ids))
+            "FROM unnest(%s::timestamptz[], %s::timestamptz[], %s::int[]) WITH ORDINALITY w(a, b, i, k) "
+            "JOIN rollup_tag_1h r ON w.k = width_bucket(r.bucket, %s::timestamptz[]) AND r.bucket < w.b "
+            "WHERE r.tag_id = ANY (%s) AND r.bucket >= %s AND r.bucket < %s GROUP BY 1, 2",
+            # Spans are sorted and disjoint: width_bucket finds a row's span by its start, so the join is an
+            # equality (a hash join) instead of a range test of every row against every span.
+            ([r[0] for r in rolled], [r[1] for r in rolled], [r[2] for r in rolled], [r[0] for r in rolled], ids,
+             rolled[0][0], max(r[1] for r in rolled)))
         for i, tag, *vals in cur.fetchall():
             out[(tag, i)].add(*vals)
     for a, b, i, width in raw_calls(raw):
