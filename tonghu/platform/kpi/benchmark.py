@@ -27,17 +27,38 @@ from tonghu.platform.kpi.disclosure import (
     disclose,
 )
 from tonghu.platform.kpi.electronics import electronics
-from tonghu.platform.kpi.facts import Facts, facts
+from tonghu.platform.kpi.facts import Facts, per_asset
 from tonghu.platform.kpi.petro import petrochemical
-from tonghu.platform.kpi.scope import Scope, ScopeError
+from tonghu.platform.kpi.scope import Scope, ScopeError, assets
 
 Pair = tuple[float, float] | None  # (numerator, denominator), None when the company has no such figure
 
 
-def _facts_pair(num: Callable[[Facts], float], den: Callable[[Facts], float]) -> Callable[..., Pair]:
-    def get(conn: psycopg.Connection, s: Scope, a: datetime, b: datetime) -> Pair:
-        (row,) = facts(conn, s, a, b)
-        n, d = num(row.facts), den(row.facts)
+@dataclass(slots=True)
+class CompanyFacts:
+    total: Facts          # the company's output assets summed, as facts() sums a company
+    assets: list[Facts]   # every asset, for figures of particular machines (spindles)
+
+
+def company_facts(conn: psycopg.Connection, companies: list[int], start: datetime, end: datetime
+                  ) -> dict[int, CompanyFacts]:
+    """Facts of several companies from one read of the rollups (and one raw call per partial hour), rather than
+    one per company."""
+    members = {cid: assets(conn, Scope("company", cid)) for cid in companies}
+    per = per_asset(conn, [a.id for ms in members.values() for a in ms], [(start, end)])
+    out = {}
+    for cid, ms in members.items():
+        total = Facts()
+        for a in ms:
+            if a.output:
+                total.add(per[(a.id, 0)])
+        out[cid] = CompanyFacts(total, [per[(a.id, 0)] for a in ms])
+    return out
+
+
+def _facts_pair(num: Callable[[Facts], float], den: Callable[[Facts], float]) -> Callable[[CompanyFacts], Pair]:
+    def get(cf: CompanyFacts) -> Pair:
+        n, d = num(cf.total), den(cf.total)
         return (n, d) if d > 0 else None
     return get
 
@@ -54,16 +75,15 @@ def _pbt(f: Facts) -> float:
     return f.production_s + f.setup_s + f.unplanned_down_s
 
 
-def _spindle(conn: psycopg.Connection, s: Scope, a: datetime, b: datetime) -> Pair:
-    per = [r.facts for r in facts(conn, s, a, b, by="asset") if r.facts.cutting_s > 0]
+def _spindle(cf: CompanyFacts) -> Pair:
+    per = [f for f in cf.assets if f.cutting_s > 0]
     den = sum(_pbt(f) for f in per)
     return (sum(f.cutting_s for f in per), den) if den > 0 else None
 
 
-def _oee(conn: psycopg.Connection, s: Scope, a: datetime, b: datetime) -> Pair:
+def _oee(cf: CompanyFacts) -> Pair:
     # OEE = ideal time of good units / PBT: the product A × E × Q written as one ratio of sums.
-    (row,) = facts(conn, s, a, b)
-    f = row.facts
+    f = cf.total
     if f.produced <= 0 or _pbt(f) <= 0:
         return None
     return f.ideal_s * f.good / f.produced, _pbt(f)
@@ -75,8 +95,9 @@ class Metric:
     label: str
     unit: str
     sectors: tuple[str, ...]
-    pair: Callable[..., Pair]
+    pair: Callable[..., Pair]  # of CompanyFacts when from_facts, else of (conn, scope, start, end)
     scale: float = 1.0  # value = numerator / denominator × scale
+    from_facts: bool = True
     higher_is_better: bool = True
 
 
@@ -89,13 +110,14 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("energy_per_good_kwh", "Energy per good unit", "kWh", ("electronics", "equipment"),
            _facts_pair(lambda f: f.energy_main_kwh, lambda f: f.good), higher_is_better=False),
     Metric("fpy", "First pass yield", "%", ("electronics",),
-           _pack_pair(electronics, "passed_first", "inspected"), 100.0),
+           _pack_pair(electronics, "passed_first", "inspected"), 100.0, from_facts=False),
     Metric("dpmo", "DPMO", "ppm", ("electronics",), _pack_pair(electronics, "defects", "opportunities"), 1e6,
-           higher_is_better=False),
+           higher_is_better=False, from_facts=False),
     Metric("sec_gj_per_t", "Specific energy consumption", "GJ/t", ("petrochemical",),
-           _pack_pair(petrochemical, "primary_energy_gj", "products_total_t"), higher_is_better=False),
+           _pack_pair(petrochemical, "primary_energy_gj", "products_total_t"), higher_is_better=False,
+           from_facts=False),
     Metric("co2_t_per_t", "CO2 intensity", "t/t", ("petrochemical",),
-           _pack_pair(petrochemical, "co2_t", "products_total_t"), higher_is_better=False),
+           _pack_pair(petrochemical, "co2_t", "products_total_t"), higher_is_better=False, from_facts=False),
     Metric("spindle_utilisation", "Spindle utilisation", "%", ("equipment",), _spindle, 100.0),
 )}
 
@@ -140,11 +162,13 @@ def contributions(conn: psycopg.Connection, sector: str, metric: Metric, start: 
         "       (SELECT split_part(s.timezone, '/', 1) FROM sites s WHERE s.company_id = c.id ORDER BY s.id LIMIT 1) "
         "FROM companies c LEFT JOIN benchmark_sharing b ON b.company_id = c.id "
         "WHERE c.sector = %s::sector ORDER BY c.id", (sector,)).fetchall()
+    shared_ids = [cid for cid, shared, _ in rows if shared]
+    cfs = company_facts(conn, shared_ids, start, end) if metric.from_facts and shared_ids else {}
     out = []
     for cid, shared, region in rows:
         if not shared:
             continue  # a company that does not share is not even read
-        pair = metric.pair(conn, Scope("company", cid), start, end)
+        pair = metric.pair(cfs[cid]) if metric.from_facts else metric.pair(conn, Scope("company", cid), start, end)
         if pair is None:
             continue
         num, den = pair
