@@ -37,7 +37,7 @@ def test_query_benchmark_backfills_measures_and_reuses_its_database() -> None:
         assert first["companies"] == 2 and first["days"] == 2 and first["kept"] is True
         assert first["setup"]["machines"] == sum(1 for _ in fleet(2).machines())
         assert first["setup"]["backfill_s"] > 0 and first["setup"]["rollups_s"] > 0
-        assert set(first["setup"]["rollup_rows_written"]) == {"tag_1m", "tag_1h", "asset_1h"}
+        assert set(first["setup"]["rollup_rows_written"]) == {"tag_1m", "tag_1h", "asset_1h", "stops_1h"}
         assert first["setup"]["vacuum_analyze_s"] is not None  # autovacuum may be off; plans need statistics
 
         start, end = (datetime.fromisoformat(t) for t in first["window"])

@@ -41,6 +41,9 @@ ROLLUPS: dict[str, Rollup] = {
     "asset_1h": Rollup("asset_1h", "rollup_asset_1h", timedelta(hours=1),
                        "INSERT INTO rollup_asset_1h SELECT * FROM asset_facts("
                        "(SELECT coalesce(array_agg(id), '{}') FROM assets), %s, %s, %s)"),
+    "stops_1h": Rollup("stops_1h", "rollup_stops_1h", timedelta(hours=1),
+                       "INSERT INTO rollup_stops_1h SELECT * FROM asset_stops("
+                       "(SELECT coalesce(array_agg(id), '{}') FROM assets), %s, %s, %s)"),
 }
 
 

@@ -85,7 +85,7 @@ def test_scheduler_pass_moves_watermarks_and_is_idempotent(db, database_url) -> 
                        "WHERE asset_id = %s ORDER BY 2", (snapshot[0][0],)).fetchall()
     assert code == 0 and again == snapshot
     code, out = run(database_url, "platform", "rollups", "status")
-    assert code == 0 and set(json.loads(out)) == {"tag_1m", "tag_1h", "asset_1h"}
+    assert code == 0 and set(json.loads(out)) == {"tag_1m", "tag_1h", "asset_1h", "stops_1h"}
 
 
 def test_retention_drops_old_raw_chunks_and_keeps_rollups(database_url) -> None:

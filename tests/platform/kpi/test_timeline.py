@@ -44,6 +44,17 @@ def test_timeline_merges_repeats_and_pareto_counts_stops(db, plant) -> None:
     assert spans[3].failure and spans[3].time_class == "unplanned_down"
     pareto = stop_pareto(db, Scope("asset", plant.asset_id), at("08:00"), at("12:00"))
     assert [(p["code"], p["seconds"], p["stops"]) for p in pareto] == [("BRK-SPINDLE", 3600, 1), ("MS-JAM", 900, 2)]
+    # From the hourly stop rollup (whole hours) and raw states (the partial hours), the same Pareto.
+    rollups.rebuild(db, at("00:00"), at("00:00") + timedelta(days=1), ["stops_1h"])
+    db.execute("INSERT INTO rollup_watermarks VALUES ('stops_1h', %s)", (DAY + timedelta(days=1),))
+    for a, b in ((at("08:00"), at("12:00")), (at("08:20"), at("11:05"))):
+        rolled = stop_pareto(db, Scope("asset", plant.asset_id), a, b)
+        db.execute("DELETE FROM rollup_watermarks WHERE name = 'stops_1h'")
+        assert rolled == stop_pareto(db, Scope("asset", plant.asset_id), a, b)
+        db.execute("INSERT INTO rollup_watermarks VALUES ('stops_1h', %s)", (DAY + timedelta(days=1),))
+    # 08:20–11:05: MS-JAM 09:00–09:05 and 11:00–11:05, BRK-SPINDLE 10:00–11:00.
+    assert [(p["code"], p["seconds"], p["stops"]) for p in stop_pareto(
+        db, Scope("asset", plant.asset_id), at("08:20"), at("11:05"))] == [("BRK-SPINDLE", 3600, 1), ("MS-JAM", 600, 2)]
     # The 10:40 repeat of BRK-SPINDLE continues the 10:00 stop: one stop of 60 min, not 40 + 20.
     assert stop_durations(db, Scope("asset", plant.asset_id), at("08:00"), at("12:00")) == [300, 3600, 600]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from tonghu.platform.kpi.facts import facts
+from tonghu.platform.kpi.facts import facts, raw_calls, split_windows
 from tonghu.platform.kpi.scope import Scope, ScopeError, assets
 from tonghu.platform.rollups import watermark
 
@@ -50,19 +50,33 @@ def state_timeline(conn: psycopg.Connection, asset_id: int, start: datetime, end
 
 def stop_pareto(conn: psycopg.Connection, scope: Scope, start: datetime, end: datetime,
                 classes: tuple[str, ...] = ("unplanned_down", "planned_down", "setup")) -> list[dict[str, Any]]:
-    """Lost time by reason code (seconds and number of stops), largest first, over every asset of the scope."""
+    """Lost time by reason code (seconds and number of stops), largest first, over every asset of the scope.
+
+    Whole hours before the watermark come from the hourly stop rollup, the rest from raw states through the same
+    definition (``asset_stops``); a stop counts where its report first appears inside the range."""
     ids = [a.id for a in assets(conn, scope)]
-    rows = conn.execute(
-        "WITH iv AS (SELECT *, lag(code) OVER (PARTITION BY asset_id ORDER BY t_from) AS prev "
-        "            FROM asset_state_intervals(%s, %s, %s)) "
-        "SELECT code, min(state), time_class::text, sum(extract(epoch FROM t_to - t_from))::float8, "
-        "       count(*) FILTER (WHERE prev IS DISTINCT FROM code)::int "
-        "FROM iv WHERE time_class::text = ANY (%s) GROUP BY code, time_class ORDER BY 4 DESC, 1",
-        (ids, start, end, list(classes))).fetchall()
+    rolled, raw = split_windows([(start, end)], watermark(conn, "stops_1h") or datetime.min.replace(tzinfo=UTC))
+    totals: dict[tuple[str, str | None], list[Any]] = {}
+
+    def add(rows: list[tuple[Any, ...]]) -> None:
+        for code, state, tclass, sec, n in rows:
+            t = totals.setdefault((code, tclass), [state, 0.0, 0])
+            t[0], t[1], t[2] = min(t[0], state), t[1] + sec, t[2] + n
+
+    for a, b, _ in rolled:
+        add(conn.execute("SELECT code, min(state), time_class::text, sum(seconds), sum(episodes)::int "
+                         "FROM rollup_stops_1h WHERE asset_id = ANY (%s) AND bucket >= %s AND bucket < %s "
+                         "AND time_class::text = ANY (%s) GROUP BY code, time_class",
+                         (ids, a, b, list(classes))).fetchall())
+    for a, b, _, width in raw_calls(raw):
+        add(conn.execute("SELECT code, min(state), time_class::text, sum(seconds), sum(episodes)::int "
+                         "FROM asset_stops(%s, %s, %s, %s) WHERE time_class::text = ANY (%s) GROUP BY code, time_class",
+                         (ids, a, b, width, list(classes))).fetchall())
     texts = dict(conn.execute("SELECT DISTINCT ON (code) code, text FROM state_reasons WHERE asset_id = ANY (%s) "
                               "ORDER BY code, valid_from DESC", (ids,)).fetchall())
-    return [{"code": c, "state": s, "time_class": tc, "seconds": sec, "stops": n, "text": texts.get(c, "")}
-            for c, s, tc, sec, n in rows]
+    out = [{"code": c, "state": st, "time_class": tc, "seconds": sec, "stops": n, "text": texts.get(c, "")}
+           for (c, tc), (st, sec, n) in totals.items()]
+    return sorted(out, key=lambda r: (-r["seconds"], r["code"]))
 
 
 def stop_durations(conn: psycopg.Connection, scope: Scope, start: datetime, end: datetime) -> list[float]:

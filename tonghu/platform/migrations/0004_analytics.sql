@@ -82,7 +82,7 @@ $$;
 -- State intervals of assets, clipped to [p_t0, min(p_t1, now())), with their time class and failure flag.
 CREATE FUNCTION asset_state_intervals(p_assets integer[], p_t0 timestamptz, p_t1 timestamptz)
 RETURNS TABLE (asset_id integer, t_from timestamptz, t_to timestamptz, state text, code text,
-               time_class time_class, failure boolean, starts boolean)
+               time_class time_class, failure boolean, starts boolean, changed boolean)
 LANGUAGE sql STABLE AS $$
     WITH st AS (
         -- One state and one reason tag per asset (the first registered), so a second never mixes in.
@@ -120,7 +120,8 @@ LANGUAGE sql STABLE AS $$
     SELECT asset_id, greatest(time, p_t0), least(coalesce(next_time, p_t1), p_t1, now()), state, code, time_class,
            failure,
            -- A failure event begins where the reported (state, code) changes; periodic repeats continue it.
-           failure AND time >= p_t0 AND (prev_code IS DISTINCT FROM code OR prev_state IS DISTINCT FROM state)
+           failure AND time >= p_t0 AND (prev_code IS DISTINCT FROM code OR prev_state IS DISTINCT FROM state),
+           time >= p_t0 AND (prev_code IS DISTINCT FROM code OR prev_state IS DISTINCT FROM state)
     FROM classed
     WHERE least(coalesce(next_time, p_t1), p_t1, now()) > greatest(time, p_t0)
 $$;
@@ -301,6 +302,31 @@ RETURNS SETOF rollup_asset_1h LANGUAGE sql STABLE AS $$
            failures, failure_down_s, cutting_s, produced, good, scrap, rework, ideal_s, energy_kwh,
            energy_main_kwh, opportunities
     FROM g
+$$;
+
+-- Time and episodes per asset, bucket and reason code (stop Paretos without reading raw states). An episode
+-- counts in the bucket where its (state, code) was first reported inside the range.
+CREATE TABLE rollup_stops_1h (
+    asset_id    integer NOT NULL,
+    bucket      timestamptz NOT NULL,
+    code        text NOT NULL,
+    state       text NOT NULL,
+    time_class  time_class,
+    seconds     float8 NOT NULL,
+    episodes    integer NOT NULL
+);
+SELECT create_hypertable('rollup_stops_1h', by_range('bucket', INTERVAL '90 days'), create_default_indexes => false);
+CREATE UNIQUE INDEX rollup_stops_1h_idx ON rollup_stops_1h (asset_id, bucket DESC, code, state);
+
+CREATE FUNCTION asset_stops(p_assets integer[], p_t0 timestamptz, p_t1 timestamptz, p_width interval)
+RETURNS SETOF rollup_stops_1h LANGUAGE sql STABLE AS $$
+    SELECT iv.asset_id, bk, iv.code, iv.state, min(iv.time_class),
+           sum(extract(epoch FROM least(iv.t_to, bk + p_width) - greatest(iv.t_from, bk)))::float8,
+           (count(*) FILTER (WHERE iv.changed AND bk = time_bucket(p_width, iv.t_from, p_t0)))::integer
+    FROM asset_state_intervals(p_assets, p_t0, p_t1) iv
+    CROSS JOIN LATERAL generate_series(time_bucket(p_width, iv.t_from, p_t0), iv.t_to - interval '1 microsecond',
+                                       p_width) bk
+    GROUP BY 1, 2, 3, 4
 $$;
 
 -- Everything before the watermark is rolled up; the scheduler recomputes a window behind it for late data.
