@@ -16,7 +16,8 @@ Rules (defaults of :class:`Thresholds`):
    two-company difference can subtract its own contribution; (b) because Σnumerator and Σdenominator add up, so
    with volumes known from public statistics sector − North − South yields East even when East is suppressed.
 
-Resolution is one deterministic greedy pass over the whole universe, whatever the caller asked for: by N descending
+Resolution is one deterministic greedy pass over the whole universe, whatever the caller asked for, then a retry of
+the cells it suppressed for differencing (smaller cells released later may have closed their gap): by N descending
 (sector first among equals, then by dimension and value); a cell passing rules 1–2 is released unless it breaks
 rule 3 against cells released before it. Suppressing never creates a conflict, so the result is stable, the smaller
 cell of a conflict is the suppressed one, and neither input order nor the requested dimensions change anything.
@@ -215,6 +216,17 @@ def _decide(universe: Mapping[CellKey, frozenset[str]], members: Mapping[str, Co
         status[key] = reasons
         if not reasons:
             released[key] = group
+    # A cell suppressed for differencing may be safe once smaller cells were released after it (they can close
+    # the gap it would have left); retry such cells, in the same order, until nothing changes.
+    changed = True
+    while changed:
+        changed = False
+        for key in sorted(universe, key=lambda k: _priority(k, universe[k])):
+            group = universe[key]
+            if status[key] == (Reason.DIFFERENCING,) and not _conflicts(key, group, released, weighted,
+                                                                         t.min_difference) \
+                    and not _leaves_gap_as_outer(group, released, weighted, t.min_difference):
+                status[key], released[key], changed = (), group, True
     return status
 
 
@@ -248,6 +260,19 @@ def _conflicts(key: CellKey, group: frozenset[str], released: Mapping[CellKey, f
             if 0 < len(outer - covered) < k:
                 return True
     return False
+
+
+def _leaves_gap_as_outer(group: frozenset[str], released: Mapping[CellKey, frozenset[str]], weighted: bool,
+                         k: int) -> bool:
+    """Rule 3 (b) with the cell as the larger one: smaller released cells of a dimension inside it must cover none
+    or leave at least k of its companies (in the first pass larger cells come first, so this never arises there)."""
+    if not weighted:
+        return False
+    inner: dict[str | None, set[str]] = {}
+    for (dim, _), g in released.items():
+        if g < group:
+            inner.setdefault(dim, set()).update(g)
+    return any(0 < len(group - covered) < k for covered in inner.values())
 
 
 def _cell(

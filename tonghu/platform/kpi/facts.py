@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from tonghu.platform.kpi.scope import Asset, Scope, ScopeError, assets, name, timezone
+from tonghu.platform.kpi.scope import Asset, Scope, ScopeError, assets, names, timezone
 from tonghu.platform.rollups import floor_to, watermark
 
 HOUR = timedelta(hours=1)
@@ -226,7 +226,8 @@ def facts(conn: psycopg.Connection, scope: Scope, start: datetime, end: datetime
         members = [a for a in members if a.output]
     wins = windows(start, end, bucket, timezone(conn, scope))
     per = per_asset(conn, [a.id for a in members], wins, now)
-    names: dict[int, str] = {}
+    labels = names(conn, level, sorted({_group_of(m, level) for m in members} | {scope.id} if level == scope.level
+                                       else {_group_of(m, level) for m in members}))
     rows: list[FactsRow] = []
     for i, (a, b) in enumerate(wins):
         groups: dict[int, Facts] = {}
@@ -236,7 +237,5 @@ def facts(conn: psycopg.Connection, scope: Scope, start: datetime, end: datetime
         if not groups and level == scope.level:
             groups[scope.id] = Facts()
         for g, f in sorted(groups.items()):
-            if g not in names:
-                names[g] = name(conn, level, g)
-            rows.append(FactsRow(a, b, level, g, names[g], f))
+            rows.append(FactsRow(a, b, level, g, labels[g], f))
     return rows

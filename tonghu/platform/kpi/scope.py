@@ -117,14 +117,22 @@ def timezone(conn: psycopg.Connection, scope: Scope) -> str:
     return str(row[0]) if row else "UTC"
 
 
+_NAMES = {"asset": "SELECT a.id, ar.code || '/' || l.code || '/' || a.code FROM assets a "
+                   "JOIN lines l ON l.id = a.line_id JOIN areas ar ON ar.id = l.area_id WHERE a.id = ANY (%s)",
+          "line": "SELECT l.id, ar.code || '/' || l.code FROM lines l JOIN areas ar ON ar.id = l.area_id "
+                  "WHERE l.id = ANY (%s)",
+          "site": "SELECT id, name FROM sites WHERE id = ANY (%s)",
+          "company": "SELECT id, name FROM companies WHERE id = ANY (%s)"}
+
+
+def names(conn: psycopg.Connection, level: str, ids: list[int]) -> dict[int, str]:
+    """Display names of several objects of one level, in one query (missing ones: "<level> <id>")."""
+    found = dict(conn.execute(_NAMES[level], (list(ids),)).fetchall()) if ids else {}  # type: ignore[arg-type]
+    return {i: str(found.get(i, f"{level} {i}")) for i in ids}
+
+
 def name(conn: psycopg.Connection, level: str, id_: int) -> str:
-    q = {"asset": "SELECT ar.code || '/' || l.code || '/' || a.code FROM assets a JOIN lines l ON l.id = a.line_id "
-                  "JOIN areas ar ON ar.id = l.area_id WHERE a.id = %s",
-         "line": "SELECT ar.code || '/' || l.code FROM lines l JOIN areas ar ON ar.id = l.area_id WHERE l.id = %s",
-         "site": "SELECT name FROM sites WHERE id = %s",
-         "company": "SELECT name FROM companies WHERE id = %s"}[level]
-    row = conn.execute(q, (id_,)).fetchone()  # type: ignore[arg-type]
-    return str(row[0]) if row else f"{level} {id_}"
+    return names(conn, level, [id_])[id_]
 
 
 def resolve(conn: psycopg.Connection, level: str, ref: str) -> Scope:
