@@ -88,3 +88,31 @@ def test_meta_and_ack_round_trip() -> None:
 def test_peek_seq_only_when_readable() -> None:
     assert peek_seq(_body(v=9, seq=77)) == ("e", 77)
     assert peek_seq(b"garbage") is None
+
+
+@pytest.mark.parametrize("seq", [-1, 2**63, 2**64 - 1])
+def test_seq_must_fit_a_bigint(seq: int) -> None:
+    # Stored as PostgreSQL bigint: a larger seq failed the whole transaction and was never acknowledged.
+    with pytest.raises(PayloadError) as err:
+        decode_data(_body(seq=seq))
+    assert err.value.reason == "bad_value"
+    assert peek_seq(_body(v=9, seq=seq)) is None
+
+
+def test_keys_with_nul_or_deep_nesting_are_bad_keys() -> None:
+    nested: object = "k"
+    for _ in range(1000):  # its repr exceeds the recursion limit
+        nested = [nested]
+    for key in ("a/b/c/\x00", nested):
+        with pytest.raises(PayloadError) as err:
+            decode_data(_body(keys=[key]))
+        assert err.value.reason == "bad_key"
+
+
+@pytest.mark.parametrize("field", ["key", "type", "unit", "role", "description"])
+def test_meta_text_with_nul_is_refused(field: str) -> None:
+    # PostgreSQL text cannot hold NUL: such a tag failed the whole transaction and was never acknowledged.
+    tag = {"key": "a/b/c/t", "type": "float", field: "x\x00y"}
+    with pytest.raises(PayloadError) as err:
+        decode_meta(msgpack.packb({"v": 1, "edge": "e", "seq": 1, "created": 0, "tags": [tag]}))
+    assert err.value.reason == ("bad_key" if field == "key" else "bad_value")

@@ -12,6 +12,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from tonghu.common.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+# Besides YAMLError, PyYAML lets through what its constructors raise: ValueError for a date like 2024-02-30 or
+# an integer of more digits than Python converts (UnicodeDecodeError is one too), RecursionError for deep nesting.
+YAML_VALUE_ERRORS = (ValueError, RecursionError)
+# A rejected value of these fields is never echoed: error messages end up in logs and terminals.
+SECRET_WORDS = ("password", "secret", "token", "passphrase", "private")
 
 
 class StrictModel(BaseModel):
@@ -23,8 +28,8 @@ class StrictModel(BaseModel):
 def load_yaml_model(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read YAML: {err}") from err
+    except (OSError, yaml.YAMLError, *YAML_VALUE_ERRORS) as err:
+        raise ConfigError(f"{path}: cannot read YAML: {str(err)[:500]}") from err
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -59,11 +64,21 @@ def describe_errors(err: ValidationError, source: str, hidden: Collection[str] =
             loc.pop()
         msg = e["msg"].removeprefix("Value error, ")
         got = e.get("input")
-        shown = "" if isinstance(got, dict | list) or e["type"] == "missing" else f" (got {got!r})"
+        secret = any(isinstance(p, str) and any(w in p.lower() for w in SECRET_WORDS) for p in loc)
+        shown = ("" if isinstance(got, dict | list) or e["type"] == "missing" or secret
+                 else f" (got {_short_repr(got)})")
         line = f"{source}: {location(tuple(loc), hidden)}: {msg}{shown}"
         if line not in lines:
             lines.append(line)
     return "\n".join(lines)
+
+
+def _short_repr(value: Any) -> str:
+    # The repr of an integer beyond 4300 digits raises ValueError; a long string would swamp the message.
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value[:200] if isinstance(value, str | bytes) else value)
+    return text if len(text) <= 200 else f"{text[:200]}…"
 
 
 def validate_model(model: type[M], data: dict[str, Any], source: str, hidden: Collection[str] = ()) -> M:

@@ -27,6 +27,8 @@ from tonghu.common.sample import Sample
 
 SCHEMA_VERSION = 1
 EVENT_KINDS = frozenset({"state", "alarm", "order"})
+# Seqs are stored as PostgreSQL bigint (ingest_batches, dead_letters).
+MAX_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +197,8 @@ def _header(body: dict[str, Any]) -> tuple[str, int, int]:
     edge = _field(body, "edge", str)
     seq = _field(body, "seq", int)
     created = _field(body, "created", int)
-    if seq < 0:
-        raise PayloadError("bad_value", f"seq {seq} must not be negative")
+    if not 0 <= seq <= MAX_SEQ:
+        raise PayloadError("bad_value", f"seq {seq} must lie in 0..{MAX_SEQ}")
     return edge, seq, created
 
 
@@ -219,8 +221,7 @@ def decode_data(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> DataBatch:
     if len(keys) > limits.max_keys:
         raise PayloadError("too_many_keys", f"{len(keys)} tag keys exceed the limit of {limits.max_keys}")
     for key in keys:
-        if not isinstance(key, str) or not 0 < len(key) <= limits.max_key_len:
-            raise PayloadError("bad_key", f"tag key {str(key)[:80]!r} must be a string of 1..{limits.max_key_len}")
+        _check_key(key, "tag key", limits)
     num, txt = _columns(body, "num"), _columns(body, "txt")
     total = len(num) + len(txt)
     if total > limits.max_samples:
@@ -232,6 +233,15 @@ def decode_data(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> DataBatch:
         raise PayloadError("too_many_events", f"{len(raw_events)} events exceed the limit of {limits.max_events}")
     events = [_event(e, i, len(keys), limits) for i, e in enumerate(raw_events)]
     return DataBatch(edge, seq, created, keys, num, txt, events)
+
+
+def _check_key(key: Any, where: str, limits: Limits) -> None:
+    # Only the type of a non-string is named: the repr of a deeply nested value can itself fail.
+    if not isinstance(key, str):
+        raise PayloadError("bad_key", f"{where} must be a string, got {type(key).__name__}")
+    if not 0 < len(key) <= limits.max_key_len or "\x00" in key:
+        raise PayloadError("bad_key", f"{where} {key[:80]!r} must have 1..{limits.max_key_len} characters "
+                           "and no NUL")
 
 
 def _event(raw: Any, i: int, n_keys: int, limits: Limits) -> Event:
@@ -268,16 +278,20 @@ def decode_meta(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> MetaBatch:
         if not isinstance(raw, dict):
             raise PayloadError("bad_type", f"tags[{i}] must be a map")
         key = _field(raw, "key", str, where)
-        if not 0 < len(key) <= limits.max_key_len:
-            raise PayloadError("bad_key", f"{where}key must have 1..{limits.max_key_len} characters")
+        _check_key(key, f"{where}key", limits)
+        data_type = _field(raw, "type", str, where)
         strings = {n: raw.get(n, "") for n in ("unit", "role", "description")}
         for name, value in strings.items():
             if not isinstance(value, str) or len(value) > limits.max_text_len:
                 raise PayloadError("bad_type", f"{where}{name} must be a string")
+        # PostgreSQL text cannot hold NUL; refused here, a tag would otherwise fail the database transaction.
+        for name, value in (("type", data_type), *strings.items()):
+            if "\x00" in value:
+                raise PayloadError("bad_value", f"{where}{name} contains NUL")
         attrs = raw.get("attrs", {})
         if not isinstance(attrs, dict):
             raise PayloadError("bad_type", f"{where}attrs must be a map")
-        tags.append(TagMeta(key, _field(raw, "type", str, where), attrs=attrs, **strings))
+        tags.append(TagMeta(key, data_type, attrs=attrs, **strings))
     return MetaBatch(edge, seq, created, tags)
 
 
@@ -287,6 +301,7 @@ def peek_seq(payload: bytes) -> tuple[str, int] | None:
         body = _unpack(payload, DEFAULT_LIMITS)
     except PayloadError:
         return None
-    if isinstance(body, dict) and isinstance(body.get("edge"), str) and type(body.get("seq")) is int:
-        return body["edge"], body["seq"]
+    edge, seq = body.get("edge"), body.get("seq")
+    if isinstance(edge, str) and type(seq) is int and 0 <= seq <= MAX_SEQ:
+        return edge, seq
     return None

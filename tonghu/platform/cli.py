@@ -82,6 +82,8 @@ def ingest(config_path: Path | None, **overrides: Any) -> None:
     from tonghu.platform.ingest.service import IngestService
 
     data = load_yaml_model(config_path) if config_path else {}
+    if not isinstance(data.get("broker", {}), dict):
+        raise click.ClickException(f"{config_path}: broker: must be a mapping (host, port, client_id, …)")
     broker = dict(data.get("broker", {}))
     for opt, key in (("mqtt_host", "host"), ("mqtt_port", "port"), ("client_id", "client_id")):
         if overrides.get(opt) is not None:

@@ -216,3 +216,22 @@ def test_load_config_names_the_file(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(ConfigError, match=r"empty.yaml: \(top level\): Input should be a valid dictionary"):
         load_config(empty)
+
+
+@pytest.mark.parametrize("text", ["broker: " + "[" * 5000, "broker: {port: " + "1" * 5000 + "}",
+                                  "subscriptions: 2024-02-30", "broker: {port: 190:20:30" + ":1" * 3000 + "}"])
+def test_load_config_turns_every_yaml_failure_into_config_error(tmp_path: Path, text: str) -> None:
+    # PyYAML raises RecursionError and ValueError (bad dates, integers of more than 4300 digits) besides
+    # YAMLError.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match=f"{bad}: "):
+        load_config(bad)
+
+
+def test_a_huge_integer_in_an_error_message(tmp_path: Path) -> None:
+    # A hexadecimal integer has no digit limit when read, but its repr has.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("broker: {host: h, client_id: c, port: 0x" + "f" * 5000 + "}\nsubscriptions: []\n")
+    with pytest.raises(ConfigError, match=r"broker.port: .*\(got an integer of 20000 bits\)"):
+        load_config(bad)

@@ -354,3 +354,21 @@ def test_subscribe_list_and_granted_qos() -> None:
     assert mapper.check_granted([1, 1]) == ["'b/+' granted QoS 1, requested 2"]
     assert mapper.check_granted([0x87, 2]) == ["'a/+/#' refused by the broker (reason code 0x87)"]
     assert mapper.check_granted([1]) == ["the broker answered 1 codes for 2 filters"]
+
+
+@pytest.mark.timeout(60)  # a hang detector, not a speed measurement: the old pattern took hours here
+def test_a_long_digit_run_that_is_not_a_number_fails_at_once() -> None:
+    # '[0-9]+\.?[0-9]*' backtracked quadratically on digits followed by anything else.
+    payload = b"9" * 200_000 + b"x"
+    with pytest.raises(PayloadError) as err:
+        make([{}], payload="plain").decode(TOPIC, payload, RECV)
+    assert err.value.reason == "bad_type"
+    assert reason(make([{"path": "x"}]), {"x": "1" * 200_000 + "-"}) == "bad_type"
+
+
+@pytest.mark.parametrize("device", ["Zähler", "em 07", "em:07", "_em07"])
+def test_captures_outside_the_platform_key_alphabet_are_rejected(device: str) -> None:
+    # The platform's registry refuses such keys (tonghu.common.tagkey); every sample would be a dead letter.
+    with pytest.raises(PayloadError) as err:
+        make([{"path": "x"}]).decode(f"dev/{device}/data", b'{"x": 1}', RECV)
+    assert err.value.reason == "bad_topic"

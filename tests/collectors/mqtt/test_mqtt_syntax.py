@@ -179,3 +179,17 @@ def test_template_names(text: str, names: tuple[str, ...]) -> None:
 def test_invalid_templates(text: str) -> None:
     with pytest.raises(ValueError):
         syntax.template_names(text)
+
+
+def test_a_leading_dollar_key_prints_as_a_quoted_key() -> None:
+    # Bare '$' at the start means the whole document, so the key '$' must be quoted to print back.
+    for steps in [("$",), ("$", "a"), ("$", 0)]:
+        assert syntax.parse_json_path(syntax.format_json_path(steps)) == steps
+
+
+@pytest.mark.parametrize(("text", "count"), [("Zone A/l1/{m}", 3), ("a/Linie_ä/{m}", 3), ("temp °C", 1),
+                                             ("a/b/c:d", 3), ("_a/b/c", 3)])
+def test_templates_outside_the_platform_key_alphabet_are_refused(text: str, count: int) -> None:
+    with pytest.raises(ValueError, match="must match"):
+        syntax.check_template_segments(text, count, "asset path" if count == 3 else "tag name")
+    syntax.check_template_segments("a/l-1.x/{m}" if count == 3 else "t_{m}:max", count, "template")

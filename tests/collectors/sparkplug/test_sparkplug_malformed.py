@@ -176,3 +176,19 @@ def test_payloads_round_trip(metrics: list[tuple[str, tuple[DataType, object], i
     built = tuple(Metric.of(name, dt, v, alias=alias, is_historical=hist) for name, (dt, v), alias, hist in metrics)
     payload = Payload(timestamp=timestamp, metrics=built, seq=seq)
     assert decode_payload(encode_payload(payload)) == payload
+
+
+def test_metric_and_property_counts_are_bounded() -> None:
+    # Two bytes per empty metric (or property value) would otherwise become ~200 bytes of objects each:
+    # 16 MiB of them took ~1.5 GB and over a minute to decode.
+    from tonghu.collectors.sparkplug.codec import MAX_METRICS, MAX_PROPERTIES
+
+    assert len(decode_payload(b"\x12\x00" * MAX_METRICS).metrics) == MAX_METRICS
+    with pytest.raises(PayloadError) as err:
+        decode_payload(b"\x12\x00" * (MAX_METRICS + 1))
+    assert err.value.reason == "too_many_metrics"
+    props = b"\x0a\x00\x12\x00" * (MAX_PROPERTIES // 2)  # keys and values of one PropertySet
+    metric = b"\x4a" + _len(props) + props
+    with pytest.raises(PayloadError) as err:
+        decode_payload(b"\x12" + _len(metric) + metric)
+    assert err.value.reason == "too_many_properties"

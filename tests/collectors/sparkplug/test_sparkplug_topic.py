@@ -56,3 +56,11 @@ def test_state_payload_round_trips_and_ignores_extra_keys() -> None:
     for bad in (b"", b"[]", b'{"online": 1}', b'{"online": true, "timestamp": -1}', b"\xff"):
         with pytest.raises(PayloadError):
             decode_state(bad)
+
+
+def test_state_payload_nested_too_deeply_is_a_payload_error() -> None:
+    # json.loads raises RecursionError (not ValueError) for deep nesting.
+    for bad in (b"[" * 100_000, b'{"online":' * 5000):
+        with pytest.raises(PayloadError) as err:
+            decode_state(bad)
+        assert err.value.reason == "bad_state"

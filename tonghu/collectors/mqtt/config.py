@@ -28,7 +28,7 @@ from pydantic import (
 
 from tonghu.collectors.mqtt import syntax
 from tonghu.common.errors import ConfigError
-from tonghu.common.settings import describe_errors
+from tonghu.common.settings import YAML_VALUE_ERRORS, describe_errors
 from tonghu.common.topics import CODE_RE
 
 
@@ -363,6 +363,6 @@ def load_config(path: Path) -> MqttConfig:
     """Read and validate a YAML file holding an MQTT collector configuration."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read the configuration: {err}") from err
+    except (OSError, yaml.YAMLError, *YAML_VALUE_ERRORS) as err:
+        raise ConfigError(f"{path}: cannot read the configuration: {str(err)[:500]}") from err
     return parse_config(data, str(path))

@@ -30,8 +30,9 @@ from tonghu.common.uplink import DEFAULT_LIMITS
 Converter = Callable[[Any], Value]
 
 # Devices that quote their numbers are common; accept JSON-like number text but not Python's extras
-# ('nan', 'inf', '1_000'), which never come from a well-behaved device.
-_FLOAT_TEXT = re.compile(r"[ \t\r\n]*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?[ \t\r\n]*")
+# ('nan', 'inf', '1_000'), which never come from a well-behaved device. The digits after the point only
+# follow a point: with '[0-9]+\.?[0-9]*' a long run of digits that fails at its end backtracks quadratically.
+_FLOAT_TEXT = re.compile(r"[ \t\r\n]*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?[ \t\r\n]*")
 _INT_TEXT = re.compile(r"[ \t\r\n]*[-+]?[0-9]+[ \t\r\n]*")
 _BOOL_TEXT = {"true": True, "false": False, "on": True, "off": False, "1": True, "0": False}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

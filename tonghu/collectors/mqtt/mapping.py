@@ -143,10 +143,11 @@ class SubscriptionMapper:
         keys = []
         for f in self._fields:
             asset, tag = f.asset.format_map(captures), f.tag.format_map(captures)
-            for segment in (*asset.split("/"), tag):
-                if not syntax.check_segment(segment):
+            for segment, is_name in (*((a, False) for a in asset.split("/")), (tag, True)):
+                if not syntax.check_segment(segment, name=is_name):
                     raise PayloadError("bad_topic", f"captured values {dict(captures)} give the key segment "
-                                       f"{segment!r} (empty, blank-edged or with control characters)")
+                                       f"{segment!r}, which the platform refuses (tag keys are ASCII letters, "
+                                       "digits and _.- ; names also ':')")
             key = f"{asset}/{tag}"
             if len(key) > DEFAULT_LIMITS.max_key_len:
                 raise PayloadError("bad_topic", f"tag key {key[:80]!r}… exceeds "

@@ -21,16 +21,15 @@ import json
 import re
 from dataclasses import dataclass
 
+from tonghu.common.tagkey import NAME_RE as KEY_NAME_RE
+from tonghu.common.tagkey import SEGMENT_RE as KEY_SEGMENT_RE
+
 NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 _INDEX_RE = re.compile(r"-?[0-9]+")
 # A bare key stops at the characters the path syntax uses; whitespace is refused so that a stray space
 # is reported instead of silently becoming part of a key.
 _BARE_KEY_RE = re.compile(r"[^.\[\]\"'\s]+")
-# Key segments travel inside uplink payloads, not topics, so almost anything goes; control characters,
-# surrounding blanks and unpaired surrogates never come from an intended name.
-_SEGMENT_RE = re.compile(r"[^\x00-\x1f\x7f/\s\ud800-\udfff]"
-                         r"(?:[^\x00-\x1f\x7f/\ud800-\udfff]*[^\x00-\x1f\x7f/\s\ud800-\udfff])?")
 _SHARED_PREFIXES = ("$share/", "$queue/")
 MAX_TOPIC_BYTES = 65535
 
@@ -174,7 +173,7 @@ def format_json_path(steps: tuple[PathStep, ...]) -> str:
     for step in steps:
         if isinstance(step, int):
             out.append(f"[{step}]")
-        elif _BARE_KEY_RE.fullmatch(step):
+        elif _BARE_KEY_RE.fullmatch(step) and (out or step != "$"):  # a leading bare '$' is the document
             out.append(f".{step}" if out else step)
         else:
             out.append(f"[{json.dumps(step)}]")
@@ -193,9 +192,13 @@ def template_names(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def check_segment(value: str) -> bool:
-    """Whether ``value`` is acceptable as one segment of a tag key."""
-    return _SEGMENT_RE.fullmatch(value) is not None
+def check_segment(value: str, *, name: bool = False) -> bool:
+    """Whether ``value`` can be an asset segment (or, with ``name``, the tag name) of a tag key.
+
+    The alphabet is the platform's (``tonghu.common.tagkey``): its registry refuses any other key, and every
+    sample of such a tag would end as a dead letter.
+    """
+    return (KEY_NAME_RE if name else KEY_SEGMENT_RE).fullmatch(value) is not None
 
 
 def check_template_segments(text: str, count: int, what: str) -> None:
@@ -204,8 +207,10 @@ def check_template_segments(text: str, count: int, what: str) -> None:
     if len(segments) != count:
         raise ValueError(f"{what} {text!r} has {len(segments)} segment(s), expected {count}"
                          + (" (area/line/asset)" if count == 3 else " (no '/')"))
+    regex = KEY_NAME_RE if count == 1 else KEY_SEGMENT_RE
     for segment in segments:
-        literal = _PLACEHOLDER_RE.sub("x", segment)
-        if not check_segment(literal):
-            raise ValueError(f"{what} {text!r}: segment {segment!r} is empty, has surrounding blanks "
-                             "or control characters")
+        if not segment:
+            raise ValueError(f"{what} {text!r}: segment '' is empty")
+        if not regex.fullmatch(_PLACEHOLDER_RE.sub("x", segment)):
+            raise ValueError(f"{what} {text!r}: segment {segment!r} must match {regex.pattern} once its "
+                             "placeholders are filled in")

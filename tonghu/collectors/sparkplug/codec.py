@@ -27,6 +27,11 @@ __all__ = ["SCHEMA", "DataType", "Kind", "Metric", "Payload", "PropertyValue", "
            "encode_payload", "encode_rebirth"]
 
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+# Decoded objects cost up to ~100 times their wire size (an empty metric is 2 bytes, its Metric ~200), so
+# their number is bounded as well as the payload's size: 16 MiB of empty metrics would otherwise take ~1.5 GB
+# and a minute of CPU. Real births stay far below: a metric with a name and a value is 10 bytes or more.
+MAX_METRICS = 100_000
+MAX_PROPERTIES = 1_000_000  # property keys, values and sets of all metrics of one payload
 # PropertySets may nest (§6.4.9); real payloads use one or two levels.
 MAX_DEPTH = 16
 REBIRTH_METRIC = "Node Control/Rebirth"
@@ -160,12 +165,15 @@ def decode_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Payloa
     timestamp = seq = uuid = body = None
     metrics: list[Metric] = []
     unsupported = 0
+    budget = _Budget()
     while r.more():
         number, wire = r.key()
         if number == _P_TIMESTAMP:
             timestamp = r.uint(wire)
         elif number == _P_METRICS:
-            metric = _metric(r.sub(wire))
+            if len(metrics) == MAX_METRICS:
+                raise PayloadError("too_many_metrics", f"more than {MAX_METRICS} metrics in one payload")
+            metric = _metric(r.sub(wire), budget)
             unsupported += metric.kind in _UNSUPPORTED
             metrics.append(metric)
         elif number == _P_SEQ:
@@ -179,7 +187,22 @@ def decode_payload(data: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Payloa
     return Payload(timestamp, tuple(metrics), seq, uuid, body, unsupported)
 
 
-def _metric(r: Reader) -> Metric:
+class _Budget:
+    """Property keys, values and sets one payload may still decode."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_PROPERTIES
+
+    def take(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise PayloadError("too_many_properties", f"more than {MAX_PROPERTIES} property keys, values and "
+                                                      "sets in one payload")
+
+
+def _metric(r: Reader, budget: _Budget) -> Metric:
     name = alias = timestamp = datatype = None
     historical = transient = null = False
     properties: Properties = {}
@@ -202,17 +225,17 @@ def _metric(r: Reader) -> Metric:
         elif number == _M_IS_NULL:
             null = r.uint(wire) != 0
         elif number == _M_PROPERTIES:
-            properties = _property_set(r.sub(wire), 1)
+            properties = _property_set(r.sub(wire), 1, budget)
         elif number in _METRIC_KIND:
             # A oneof seen twice keeps the last member, as protobuf does.
             kind = _METRIC_KIND[number]
-            raw = _value(r, kind, number, wire, 1)
+            raw = _value(r, kind, number, wire, 1, budget)
         else:
             r.skip(number, wire)
     return Metric(name, alias, timestamp, datatype, historical, transient, null, properties, kind, raw)
 
 
-def _value(r: Reader, kind: Kind, number: int, wire: int, depth: int) -> Any:
+def _value(r: Reader, kind: Kind, number: int, wire: int, depth: int, budget: _Budget) -> Any:
     if kind is Kind.INT:
         # uint32 keeps the low 32 bits of a longer varint, as every protobuf runtime does.
         return r.uint(wire) & 0xFFFFFFFF
@@ -229,24 +252,27 @@ def _value(r: Reader, kind: Kind, number: int, wire: int, depth: int) -> Any:
     if kind is Kind.BYTES:
         return r.blob(wire)
     if kind is Kind.PROPERTYSET:
-        return _property_set(r.sub(wire), depth + 1)
+        return _property_set(r.sub(wire), depth + 1, budget)
     if kind is Kind.PROPERTYSETLIST:
-        return _property_set_list(r.sub(wire), depth + 1)
+        return _property_set_list(r.sub(wire), depth + 1, budget)
     r.sub(wire)  # DataSet, Template, extension: a well-formed message that is not kept
     return None
 
 
-def _property_set(r: Reader, depth: int) -> dict[str, PropertyValue]:
+def _property_set(r: Reader, depth: int, budget: _Budget) -> dict[str, PropertyValue]:
     if depth > MAX_DEPTH:
         raise PayloadError("too_deep", f"property sets nested deeper than {MAX_DEPTH}")
+    budget.take()
     keys: list[str] = []
     values: list[PropertyValue] = []
     while r.more():
         number, wire = r.key()
         if number == 1:
+            budget.take()
             keys.append(r.text(wire))
         elif number == 2:
-            values.append(_property_value(r.sub(wire), depth))
+            budget.take()
+            values.append(_property_value(r.sub(wire), depth, budget))
         else:
             r.skip(number, wire)
     if len(keys) != len(values):
@@ -255,18 +281,18 @@ def _property_set(r: Reader, depth: int) -> dict[str, PropertyValue]:
     return dict(zip(keys, values, strict=True))
 
 
-def _property_set_list(r: Reader, depth: int) -> tuple[dict[str, PropertyValue], ...]:
+def _property_set_list(r: Reader, depth: int, budget: _Budget) -> tuple[dict[str, PropertyValue], ...]:
     sets = []
     while r.more():
         number, wire = r.key()
         if number == 1:
-            sets.append(_property_set(r.sub(wire), depth))
+            sets.append(_property_set(r.sub(wire), depth, budget))
         else:
             r.skip(number, wire)
     return tuple(sets)
 
 
-def _property_value(r: Reader, depth: int) -> PropertyValue:
+def _property_value(r: Reader, depth: int, budget: _Budget) -> PropertyValue:
     type_ = None
     null = False
     kind: Kind | None = None
@@ -279,7 +305,7 @@ def _property_value(r: Reader, depth: int) -> PropertyValue:
             null = r.uint(wire) != 0
         elif number in _PROPERTY_KIND:
             kind = _PROPERTY_KIND[number]
-            raw = _value(r, kind, number, wire, depth)
+            raw = _value(r, kind, number, wire, depth, budget)
         else:
             r.skip(number, wire)
     return PropertyValue(type_, kind, raw, null)

@@ -123,7 +123,7 @@ def load(text: str, key_of: KeyOf) -> list[NodeState]:
             state.devices = {_str(d): _scope(m, key_of, group, node, d) for d, m in devices.items()}
             nodes.append(state)
         return nodes
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise PermanentError(f"Sparkplug alias cache is not usable: {err}") from err
 
 

@@ -92,8 +92,8 @@ def decode_state(payload: bytes) -> tuple[bool, int | None]:
     """``(online, timestamp_ms)`` of a STATE payload; other keys (older drafts had a bdSeq) are ignored."""
     try:
         body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise PayloadError("bad_state", f"STATE payload is not JSON ({err})") from None
+    except (ValueError, RecursionError) as err:  # RecursionError: arrays or objects nested too deeply
+        raise PayloadError("bad_state", f"STATE payload is not JSON ({str(err)[:120]})") from None
     if not isinstance(body, dict) or not isinstance(body.get("online"), bool):
         raise PayloadError("bad_state", "STATE payload must be an object with a boolean 'online'")
     timestamp = body.get("timestamp")

@@ -127,7 +127,7 @@ def prepare(batch: DataBatch, tags: dict[str, tuple[int, str]], window: Window, 
         hit = mask & keep
         if hit.any():
             for i in np.flatnonzero(hit).tolist():
-                key = batch.keys[k[i]] if k[i] < n_keys else f"#{num.k[i]!r}"
+                key = batch.keys[k[i]] if k[i] < n_keys else _index_label(num.k[i])
                 rejects.add(reason, detail, (key, num.t[i], num.v[i], num.q[i]))
             keep &= ~hit
     if not keep.all():
@@ -146,7 +146,7 @@ def _text_rows(batch: DataBatch, tag_of_key: np.ndarray, text_of_key: np.ndarray
     txt = batch.txt
     for k, t, v, q in zip(txt.k, txt.t, txt.v, txt.q, strict=True):
         valid_k = type(k) is int and 0 <= k < n_keys
-        key = batch.keys[k] if valid_k else f"#{k!r}"
+        key = batch.keys[k] if valid_k else _index_label(k)
         item = (key, t, v, q)
         if not (type(t) is int and type(q) is int and isinstance(v, str)):
             rejects.add("bad_type", "text value must be a string, time and status integers", item)
@@ -165,6 +165,12 @@ def _text_rows(batch: DataBatch, tag_of_key: np.ndarray, text_of_key: np.ndarray
         else:
             rows.append((int(tag_of_key[k]), t, v, q - (1 << 32) if q >= 1 << 31 else q))
     return rows
+
+
+def _index_label(k: Any) -> str:
+    # What stands in for the key of a sample whose key index is unusable; the repr of an arbitrary decoded
+    # value can fail (a list nested a thousand deep exceeds the recursion limit), so only numbers are shown.
+    return f"#{k!r}" if type(k) in (int, float, bool) else f"#<{type(k).__name__}>"
 
 
 def _event_rows(batch: DataBatch, tag_of_key: np.ndarray, window: Window,
