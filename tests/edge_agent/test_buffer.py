@@ -141,7 +141,9 @@ def test_round_trip_keeps_order_types_and_statuses(buf: Buffer) -> None:
 
 
 values = st.one_of(st.floats(), st.integers(-(2**63), 2**64 - 1), st.booleans(), st.text(max_size=40))
-samples_st = st.lists(st.builds(Sample, st.text(min_size=1, max_size=30), st.integers(-(2**63), 2**63 - 1),
+# Keys without NUL: the platform refuses a key with NUL (and its whole batch), so the buffer refuses it at put.
+keys_st = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1, max_size=30)
+samples_st = st.lists(st.builds(Sample, keys_st, st.integers(-(2**63), 2**63 - 1),
                                 values, st.integers(0, STATUS_MAX)), max_size=40)
 
 
@@ -498,3 +500,10 @@ def test_kill9_mid_stream_loses_and_doubles_nothing(tmp_path: Path) -> None:
     assert not extra, f"samples no child ever put: {sorted(extra)[:3]}"
     assert s.samples_in == s.samples_buffered + s.samples_in_flight == len(found)
     assert_conserved(s)
+
+
+def test_a_key_with_nul_is_refused_and_counted(tmp_path: Path) -> None:
+    with Buffer(cfg(tmp_path)) as b:
+        b.put([Sample("a/b/c/x\x00y", NOW, 1.0), Sample("a/b/c/ok", NOW, 2.0)], now_us=NOW)
+        stats = b.stats()
+        assert (stats.rejected, stats.samples_buffered) == (1, 1)

@@ -133,6 +133,7 @@ def test_publishes_the_broker_refuses_are_counted_and_stay_buffered(secure_broke
         assert _until(lambda: running.agent.uplink.connected, 15)
         _device(device_prefix, 5, time.time_ns() // 1_000_000 - 60_000)
         assert _until(lambda: running.agent.uplink.counters.broker_refused >= 2, 20)  # meta and data at least
+        assert _until(lambda: running.agent.buffer.stats().samples_in >= 5, 20)  # every device message arrived
         stats = running.agent.buffer.stats()
         assert stats.samples_buffered + stats.samples_in_flight >= 5 and stats.samples_acked == 0
         assert running.agent.uplink.counters.acked == 0

@@ -181,8 +181,9 @@ def to_rows(samples: Sequence[Sample]) -> tuple[list[Row], int, str]:
 
 def _row(s: Sample) -> Row:
     key, ts, v, status = s.key, s.source_ts_us, s.value, s.status
-    if type(key) is not str or not 0 < len(key) <= DEFAULT_LIMITS.max_key_len:
-        raise ValueError(f"tag key {str(key)[:80]!r} must be a string of 1..{DEFAULT_LIMITS.max_key_len}")
+    if type(key) is not str or not 0 < len(key) <= DEFAULT_LIMITS.max_key_len or "\x00" in key:
+        raise ValueError(f"tag key {str(key)[:80]!r} must be a string of 1..{DEFAULT_LIMITS.max_key_len} "
+                         "characters without NUL (the platform refuses the whole batch otherwise)")
     # UnicodeEncodeError (a ValueError) refuses lone surrogates, which neither SQLite nor msgpack take.
     key_bytes = len(key) if key.isascii() else len(key.encode())
     if type(ts) is not int or not I64_MIN <= ts <= I64_MAX:
