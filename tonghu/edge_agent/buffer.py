@@ -13,6 +13,7 @@ Bounds and overflow policy
       and if the incoming samples alone are larger than the buffer, the oldest of those;
     - ``drop_newest`` keeps the buffer as it is and stores the longest prefix of the incoming samples that
       fits, refusing the rest.
+    A disk that fills before ``max_bytes`` becomes the bound (see ``buffer_disk``).
     ``max_age`` bounds the age by source timestamp: older samples are refused at put, and ``expire`` (also
     run cheaply at every put for unbatched samples) deletes expired samples and batches whose newest sample
     has expired.
@@ -24,37 +25,26 @@ check: samples_in = buffered + in flight + acked + dropped (by reason) + rejecte
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Self
 
 from tonghu.common.errors import NotConnectedError, PermanentError, TransientError
 from tonghu.common.sample import Sample
 from tonghu.common.uplink import encode_data
 from tonghu.edge_agent import buffer_model as model
-from tonghu.edge_agent.buffer_model import (
-    BufferConfig,
-    BufferStats,
-    DropReason,
-    OverflowPolicy,
-    PendingBatch,
-)
+from tonghu.edge_agent.buffer_disk import WAL_LIMIT, Reserve, bound_after_full, retry_when_full, translated
+from tonghu.edge_agent.buffer_model import BufferConfig, BufferStats, DropReason, OverflowPolicy, PendingBatch
 
 __all__ = ["Buffer", "BufferConfig", "BufferStats", "DropReason", "OverflowPolicy", "PendingBatch"]
 
 log = logging.getLogger(__name__)
 
 _SQL_IN_CHUNK = 500  # stays far below SQLite's host-parameter limit on every version
-RESERVE_MIN, RESERVE_MAX = 256 * 1024, 4 * 1024 * 1024
-DISK_FULL_RETRIES = 3
-WAL_LIMIT = 4 * 1024 * 1024
-WAL_PAGES_WHEN_FULL = 64
 # Per table: the column that orders it oldest first, and how many samples one row holds.
 _HEADS = {"sample": ("id", "1"), "batch": ("seq", "n")}
 
@@ -76,7 +66,7 @@ class Buffer:
         self.config = config
         # The bound in force: max_bytes, lowered when the disk fills before it (see _disk_full).
         self.cap = config.max_bytes
-        self._reserve = config.path.with_name(config.path.name + ".reserve")
+        self._reserve = Reserve(config.path, config.max_bytes)
         self._max_age_us = config.max_age // timedelta(microseconds=1)
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -101,29 +91,14 @@ class Buffer:
                 db.close()
                 raise
             self._db = db
-            self._make_reserve()
-
-    def _make_reserve(self) -> None:
-        """Space held back in a file beside the database, given up when the disk fills: with no free byte SQLite
-        refuses every write, the deletes that make room and acknowledge batches included."""
-        size = min(RESERVE_MAX, max(RESERVE_MIN, self.config.max_bytes // 32))
-        try:
-            if not self._reserve.exists() or self._reserve.stat().st_size < size:
-                with self._reserve.open("wb") as f:
-                    f.write(b"\0" * size)
-                    f.flush()
-                    os.fsync(f.fileno())
-        except OSError as err:
-            self._reserve.unlink(missing_ok=True)
-            log.warning("buffer %s: no room for its %d-byte disk reserve (%s)", self.config.path, size, err)
+            self._reserve.make()
 
     def _prepare(self, db: sqlite3.Connection) -> None:
-        with _translated(self.config.path):
+        with translated(self.config.path):
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise PermanentError(f"buffer {self.config.path}: the file system does not support WAL mode")
             db.execute("PRAGMA synchronous=FULL")
-            # A WAL left at its high-water mark holds disk space the buffer may need; keep it short.
             db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > model.SCHEMA_VERSION:
@@ -159,7 +134,7 @@ class Buffer:
         """One write transaction with the counters read at its start and written back at its end."""
         with self._lock:
             db = self._conn()
-            with _translated(self.config.path):
+            with translated(self.config.path):
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     counters = dict(db.execute("SELECT name, value FROM counter").fetchall())
@@ -196,28 +171,14 @@ class Buffer:
                         self.config.path, rejected, reason)
         cutoff = self._cutoff(now_us)
         fresh = [r for r in rows if r[model.TS] >= cutoff]
-        for attempt in range(DISK_FULL_RETRIES + 1):
-            try:
-                self._put_rows(samples, rows, fresh, rejected, cutoff)
-                return
-            except TransientError as err:
-                if not _disk_full(err) or attempt == DISK_FULL_RETRIES:
-                    raise
-                self._disk_full()
+        retry_when_full(lambda: self._put_rows(samples, rows, fresh, rejected, cutoff), self._disk_full)
 
     def _disk_full(self) -> None:
-        """The disk filled before max_bytes: give up the reserve (room for the deletes) and make the disk the bound
-        — 80 % of what the buffer holds now — so the overflow policy, not the file system, decides what goes."""
-        self._reserve.unlink(missing_ok=True)
-        with self._lock, _translated(self.config.path):
-            db = self._conn()
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the WAL's pages back to the file system
-            db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES_WHEN_FULL}")
-            held = db.execute("SELECT value FROM counter WHERE name = 'bytes'").fetchone()[0]
-        self.cap = max(RESERVE_MIN, min(self.cap, int(held)) * 4 // 5)
-        log.error("buffer %s: the disk is full below max_bytes; the buffer is now bounded at %d bytes under its "
-                  "overflow policy (every drop counted) until the agent restarts with free space",
-                  self.config.path, self.cap)
+        """The disk filled before max_bytes: give up the reserve (room for the deletes) and make the disk the bound,
+        so the overflow policy, not the file system, decides what goes."""
+        self._reserve.release()
+        with self._lock, translated(self.config.path):
+            self.cap = bound_after_full(self._conn(), self.cap, self.config.path)
 
     def _put_rows(self, samples: Sequence[Sample], rows: list[model.Row], fresh: list[model.Row], rejected: int,
                   cutoff: int) -> None:
@@ -367,14 +328,7 @@ class Buffer:
     def ack(self, seqs: Iterable[int]) -> int:
         """Delete the batches the platform committed (see ``_ack``); a full disk first frees its reserve."""
         seqs = list(seqs)
-        for attempt in range(DISK_FULL_RETRIES + 1):
-            try:
-                return self._ack(seqs)
-            except TransientError as err:
-                if not _disk_full(err) or attempt == DISK_FULL_RETRIES:
-                    raise
-                self._disk_full()
-        return 0
+        return retry_when_full(lambda: self._ack(seqs), self._disk_full)
 
     def _ack(self, seqs: Iterable[int]) -> int:
         """Delete the batches the platform committed; returns how many were deleted.
@@ -406,7 +360,7 @@ class Buffer:
         where, args = "", []
         if older_than_us is not None:
             where, args = "WHERE last_sent_us IS NULL OR last_sent_us < ?", [older_than_us]
-        with self._lock, _translated(self.config.path):
+        with self._lock, translated(self.config.path):
             cur = self._conn().execute(f"SELECT seq, payload, last_sent_us FROM batch {where} ORDER BY seq "
                                        "LIMIT ?", [*args, -1 if limit is None else limit])
             return [PendingBatch(*row) for row in cur.fetchall()]
@@ -415,7 +369,7 @@ class Buffer:
 
     def stats(self, *, now_us: int | None = None) -> BufferStats:
         now = _now_us() if now_us is None else now_us
-        with self._lock, _translated(self.config.path):
+        with self._lock, translated(self.config.path):
             db = self._conn()
             # One read transaction, so that the numbers agree with each other.
             db.execute("BEGIN")
@@ -437,19 +391,3 @@ class Buffer:
             unknown_acks=c["unknown_acks"], rejected=c["rejected"],
             dropped_overflow_oldest=c["dropped_overflow_oldest"],
             dropped_overflow_newest=c["dropped_overflow_newest"], dropped_expired=c["dropped_expired"])
-
-
-def _disk_full(err: BaseException) -> bool:
-    cause = err.__cause__
-    return isinstance(cause, sqlite3.OperationalError) and "full" in str(cause).lower()
-
-
-@contextmanager
-def _translated(path: Path) -> Iterator[None]:
-    """SQLite errors as the project's vocabulary: busy, locked, full or I/O may pass; corruption will not."""
-    try:
-        yield
-    except sqlite3.OperationalError as err:
-        raise TransientError(f"buffer {path}: {err}") from err
-    except sqlite3.Error as err:
-        raise PermanentError(f"buffer {path}: {err}") from err
